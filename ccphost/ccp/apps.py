@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CcpConfig(AppConfig):
+    name = "ccphost.ccp"
+    label = "ccp"

@@ -1,0 +1,79 @@
+"""The CCP page, the agent page that embeds it, and the instance's sign-in page."""
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.clickjacking import xframe_options_exempt
+
+from ccphost.ccp.pages import init_ccp_options, ringtone_url, url_origin
+from ccphost.instances.models import Instance
+from ccphost.instances.services import approved_origins
+
+
+@xframe_options_exempt
+def ccp_page(request: HttpRequest, alias: str) -> HttpResponse:
+    """The softphone. Only the instance's approved origins (and ccphost) may frame it."""
+    instance = get_object_or_404(Instance, alias=alias)
+    origins = sorted(approved_origins(alias))
+    config: dict[str, Any] = {
+        "alias": alias,
+        "instanceName": instance.name,
+        "socketPath": f"/ws/ccp/{alias}/",
+        "approvedOrigins": origins,
+        "signedIn": request.user.is_authenticated,
+        "loginUrl": reverse("ccp:login", args=[alias]),
+        "ringtoneUrl": ringtone_url(request, instance),
+        "disableRingtone": instance.disable_ringtone,
+        "compact": instance.is_compact,
+    }
+    response = render(request, "ccp/ccp.html", {"instance": instance, "ccp_config": config})
+    media = ["'self'", *origins]
+    ringtone_origin = url_origin(config["ringtoneUrl"])
+    if ringtone_origin and ringtone_origin not in media:
+        media.append(ringtone_origin)
+    response._csp_replace = {"frame-ancestors": ["'self'", *origins], "media-src": media}  # type: ignore[attr-defined]
+    return response
+
+
+def agent_page(request: HttpRequest, alias: str) -> HttpResponse:
+    """ccphost's own page that embeds the instance's CCP through connect-streams.js."""
+    instance = get_object_or_404(Instance, alias=alias)
+    options = init_ccp_options(request, instance)
+    response = render(request, "agent/agent.html", {"instance": instance, "init_options": options})
+    ccp_origin = url_origin(options["ccpUrl"])
+    frame_src = ["'self'"]
+    if ccp_origin and instance.kind == Instance.Kind.AMAZON_CONNECT:
+        frame_src.append(ccp_origin)
+    response._csp_replace = {"frame-src": frame_src}  # type: ignore[attr-defined]
+    return response
+
+
+class InstanceLoginView(auth_views.LoginView):
+    template_name = "registration/login.html"
+    redirect_authenticated_user = False
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["instance"] = self.instance
+        return context
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        self.instance = get_object_or_404(Instance, alias=kwargs["alias"])
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_default_redirect_url(self) -> str:
+        return reverse("ccp:signed_in", args=[self.instance.alias])
+
+
+def signed_in(request: HttpRequest, alias: str) -> HttpResponse:
+    """Where the login popup lands: it closes itself when it was opened by the host."""
+    instance = get_object_or_404(Instance, alias=alias)
+    return render(
+        request,
+        "ccp/signed_in.html",
+        {"instance": instance, "auto_close": instance.login_popup_auto_close, "debug": settings.DEBUG},
+    )

@@ -1,0 +1,4 @@
+// ES module entry point: `import connect from "/static/ccphost/connect-streams.mjs"`.
+import "./connect-streams.js";
+
+export default globalThis.connect;
