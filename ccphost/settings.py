@@ -156,16 +156,21 @@ STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = VAR_DIR / "media"
+# Production serves collected, compressed, hashed files; development and tests serve
+# straight from static/ (no collectstatic step).
+CCPHOST_MANIFEST_STATIC = env_bool("CCPHOST_MANIFEST_STATIC", not DEBUG)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
-            if env_bool("CCPHOST_MANIFEST_STATIC", not DEBUG)
+            if CCPHOST_MANIFEST_STATIC
             else "django.contrib.staticfiles.storage.StaticFilesStorage"
         )
     },
 }
+WHITENOISE_USE_FINDERS = not CCPHOST_MANIFEST_STATIC
+WHITENOISE_AUTOREFRESH = not CCPHOST_MANIFEST_STATIC
 
 # Security. Every page refuses to be framed, but for the CCP page, which replaces
 # frame-ancestors with the instance's approved origins (ccphost.ccp.views).

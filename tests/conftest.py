@@ -1,0 +1,29 @@
+"""Shared fixtures. Tests use the real database of the settings (SQLite by default,
+PostgreSQL when DATABASE_URL is set) and the real channel layer."""
+
+import os
+import tempfile
+
+# Each test run gets its own var/ (file cache, SQLite files, uploads) before settings load.
+os.environ.setdefault("CCPHOST_VAR_DIR", tempfile.mkdtemp(prefix="ccphost-test-"))
+
+import pytest  # noqa: E402
+from django.core.cache import cache  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    # Database rows roll back after each test but the cache would not.
+    cache.clear()
+
+
+@pytest.fixture
+def instance(db):
+    from ccphost.instances.models import Instance
+
+    return Instance.objects.create(alias="acme", name="Acme Support")
+
+
+@pytest.fixture
+def admin_user(db, django_user_model):
+    return django_user_model.objects.create_superuser("root", "root@example.com", "pw-root-123")
