@@ -7,8 +7,8 @@ import tempfile
 # Each test run gets its own var/ (file cache, SQLite files, uploads) before settings load.
 os.environ.setdefault("CCPHOST_VAR_DIR", tempfile.mkdtemp(prefix="ccphost-test-"))
 
-import pytest  # noqa: E402
-from django.core.cache import cache  # noqa: E402
+import pytest
+from django.core.cache import cache
 
 
 @pytest.fixture(autouse=True)

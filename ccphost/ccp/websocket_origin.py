@@ -1,6 +1,7 @@
 """The second enforcement layer: a WebSocket handshake under /ws/<kind>/<alias>/ is refused
 before any data flows unless its Origin is ccphost's own or approved for that instance."""
 
+import contextlib
 import logging
 import re
 from typing import Any
@@ -34,10 +35,8 @@ def own_origins(scope: dict[str, Any]) -> set[str]:
         domain, _ = split_domain_port(host)
         if domain and validate_host(domain, settings.ALLOWED_HOSTS):
             scheme = "https" if scope.get("scheme") in ("wss", "https") else "http"
-            try:
+            with contextlib.suppress(OriginError):
                 origins.add(normalize_origin(f"{scheme}://{host}", allow_http_loopback=True))
-            except OriginError:
-                pass
     return origins
 
 

@@ -99,7 +99,8 @@ class Instance(models.Model):
         errors: dict[str, list[str]] = {}
         if not CCP_MIN_WIDTH <= self.ccp_width <= CCP_MAX_WIDTH:
             errors.setdefault("ccp_width", []).append(
-                f"The CCP is {CCP_MIN_WIDTH} to {CCP_MAX_WIDTH} px wide (compact layout below {CCP_COMPACT_BELOW_WIDTH} px)."
+                f"The CCP is {CCP_MIN_WIDTH} to {CCP_MAX_WIDTH} px wide "
+                f"(compact layout below {CCP_COMPACT_BELOW_WIDTH} px)."
             )
         else:
             minimum = CCP_COMPACT_HEIGHT if self.is_compact else CCP_HEIGHT

@@ -56,7 +56,9 @@ def normalize_origin(raw: str, *, allow_http_loopback: bool | None = None) -> st
         if not _is_loopback(host):
             raise OriginError("Only HTTPS origins are allowed (plain HTTP only for loopback hosts in development).")
         if not allow_http_loopback:
-            raise OriginError("Plain HTTP is allowed only for loopback hosts when DEBUG or CCPHOST_ALLOW_HTTP_LOOPBACK is on.")
+            raise OriginError(
+                "Plain HTTP is allowed only for loopback hosts when DEBUG or CCPHOST_ALLOW_HTTP_LOOPBACK is on."
+            )
     elif scheme != "https":
         raise OriginError(f"The scheme must be https, not {parts.scheme!r}.")
 

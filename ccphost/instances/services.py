@@ -5,7 +5,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.core.cache import cache
 from django.db import transaction
 
@@ -35,10 +35,8 @@ class Actor:
         return f"({self.source})"
 
     @property
-    def db_user(self) -> AbstractBaseUser | None:
-        if self.user is not None and self.user.is_authenticated:
-            return self.user  # type: ignore[return-value]
-        return None
+    def db_user(self) -> User | None:
+        return self.user if isinstance(self.user, User) else None
 
 
 def _cache_key(alias: str) -> str:

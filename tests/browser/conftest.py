@@ -70,7 +70,7 @@ class PageServer:
         pages = self.pages
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:  # http.server's name
                 body = pages.get(self.path.split("?")[0])
                 if body is None:
                     self.send_error(404)

@@ -1,0 +1,65 @@
+# ccphost: `make run` serves the demo, `make test` runs every test. See README.md.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+STREAMS_VERSION := 2.28.2
+STREAMS := tests/browser/vendor/node_modules/amazon-connect-streams/release/connect-streams.js
+# Scale-out services of this machine, used by the second test pass and run-scaled.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ccphost
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: run test test-embedded test-scaled lint format deps test-deps check-deploy clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.deps: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+deps: $(VENV)/.deps
+
+# Debian's Chromium (never a downloaded browser) and the official Streams library from npm.
+test-deps: deps
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@[ -f $(STREAMS) ] || npm install --silent --no-audit --no-fund --prefix tests/browser/vendor amazon-connect-streams@$(STREAMS_VERSION)
+
+run: deps
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py demo
+	$(BIN)/daphne -b $(HOST) -p $(PORT) ccphost.asgi:application
+
+test: test-deps
+	$(MAKE) test-embedded
+	$(MAKE) test-scaled
+
+# The default configuration: SQLite and the embedded channel layer.
+test-embedded:
+	env -u DATABASE_URL -u REDIS_URL $(BIN)/pytest -q $(PYTEST_ARGS)
+
+# PostgreSQL and Redis, when this machine runs them (always in CI).
+test-scaled:
+	@if $(BIN)/python -c "import socket; [socket.create_connection(('127.0.0.1', p), 1).close() for p in (5432, 6379)]" 2>/dev/null; then \
+		DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest -q -m "not browser" $(PYTEST_ARGS); \
+	elif [ -n "$$CI" ]; then echo "CI needs PostgreSQL on 5432 and Redis on 6379" >&2; exit 1; \
+	else echo "PostgreSQL/Redis not running here: scale-out tests skipped"; fi
+
+lint: deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy ccphost integrations
+
+format: deps
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+check-deploy: deps
+	DEBUG=0 SECRET_KEY=check-deploy-$$(head -c 32 /dev/urandom | base64 | tr -dc a-zA-Z0-9) \
+		SITE_URL=https://ccp.example.com $(BIN)/python manage.py check --deploy --fail-level WARNING
+
+clean:
+	rm -rf $(VENV) var staticfiles tests/browser/vendor test-artifacts
