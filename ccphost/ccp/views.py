@@ -5,7 +5,9 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_exempt
 
@@ -25,6 +27,10 @@ def ccp_page(request: HttpRequest, alias: str) -> HttpResponse:
         "socketPath": f"/ws/ccp/{alias}/",
         "approvedOrigins": origins,
         "signedIn": request.user.is_authenticated,
+        "username": request.user.get_username() if request.user.is_authenticated else "",
+        "logoutUrl": reverse("logout"),
+        "csrfToken": get_token(request),
+        "defaultRingtoneUrl": static("ccphost/sounds/ring.wav"),
         "loginUrl": reverse("ccp:login", args=[alias]),
         "ringtoneUrl": ringtone_url(request, instance),
         "disableRingtone": instance.disable_ringtone,

@@ -34,7 +34,10 @@ def normalize_origin(raw: str, *, allow_http_loopback: bool | None = None) -> st
     if "\\" in text:
         raise OriginError("An origin cannot contain a backslash.")
 
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError as exc:  # unbalanced brackets, NFKC-unsafe characters...
+        raise OriginError(f"{text!r} is not a valid origin ({exc}).") from None
     scheme = parts.scheme.lower()
     if "?" in text:
         raise OriginError("An origin cannot have a query string (remove everything from '?').")

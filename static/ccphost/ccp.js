@@ -1,132 +1,164 @@
-// ccphost's CCP page: speaks Amazon's CCP postMessage protocol to its parent (see
-// shared/docs/ccp-wire-protocol.md) and relays API requests over its WebSocket.
+// ccphost's CCP page: the softphone UI, speaking Amazon's CCP postMessage protocol to its
+// parent (shared/docs/ccp-wire-protocol.md) and talking to ccphost over one WebSocket.
+import { ParentChannel } from "./ccp/parent.js";
+import { Ringtone } from "./ccp/ringtone.js";
+import { CcpSocket } from "./ccp/socket.js";
+import { CcpView } from "./ccp/ui.js";
 
 const config = JSON.parse(document.getElementById("ccp-config").textContent);
 const statusEl = document.getElementById("ccp-status");
-const framed = window.parent !== window;
-const ownOrigin = window.location.origin;
-const allowedParents = new Set([ownOrigin, ...config.approvedOrigins]);
-
-/** The embedding page's origin, as the browser reports it; null when unknown. */
-function findParentOrigin() {
-  if (!framed) return null;
-  const ancestors = window.location.ancestorOrigins;
-  if (ancestors && ancestors.length > 0) return ancestors[0];
-  try {
-    return document.referrer ? new URL(document.referrer).origin : null;
-  } catch {
-    return null;
-  }
-}
-
-const parentOrigin = findParentOrigin();
-const parentApproved = framed && parentOrigin !== null && allowedParents.has(parentOrigin);
+const body = document.getElementById("ccp-body");
+const parent = new ParentChannel(config.approvedOrigins);
+const ackId = crypto.randomUUID();
 
 function setStatus(text) {
   statusEl.textContent = text;
 }
 
-/** Post one protocol message to the parent, only ever at its exact approved origin. */
-function post(event, data) {
-  if (!parentApproved) return;
-  window.parent.postMessage({ event, data }, parentOrigin);
+function showSignIn() {
+  const next = encodeURIComponent(window.location.pathname);
+  const link = document.createElement("a");
+  link.href = `${config.loginUrl}?next=${next}`;
+  link.textContent = "Sign in";
+  link.id = "sign-in";
+  if (parent.framed) link.target = "_blank";
+  body.replaceChildren(link);
 }
 
-const ackId = crypto.randomUUID();
-const acknowledge = () => post("acknowledge", { id: ackId });
-
-let socket = null;
-let latest = null;
-let retries = 0;
-const pending = new Map();
-
-function reviveDates(value, key) {
-  return typeof value === "string" && /(Timestamp|timestamp|timeStamp)$/.test(key) ? new Date(value) : value;
+function isRinging(contact) {
+  if (contact.type === "queue_callback") return contact.state.type === "incoming";
+  return contact.type === "voice" && ["incoming", "connecting"].includes(contact.state.type) &&
+    contact.initiationMethod !== "outbound";
 }
 
-function openSocket() {
-  const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-  socket = new WebSocket(`${scheme}//${window.location.host}${config.socketPath}`);
-  socket.addEventListener("open", () => {
-    retries = 0;
+function start() {
+  const socket = new CcpSocket(config.socketPath);
+  const ringtone = new Ringtone({
+    url: config.ringtoneUrl || config.defaultRingtoneUrl,
+    disabled: config.disableRingtone,
+    lockName: `ccphost-ringtone-${config.alias}-${config.username}`,
   });
-  socket.addEventListener("message", (message) => {
-    const frame = JSON.parse(message.data, function (key, value) {
-      return reviveDates(value, key);
-    });
-    receiveFrame(frame);
-  });
-  socket.addEventListener("close", (closed) => {
-    if (closed.code === 4401 || closed.code === 4404) return;
-    setStatus("Reconnecting…");
-    const delay = Math.min(30000, 500 * 2 ** retries) * (0.5 + Math.random() / 2);
-    retries += 1;
-    window.setTimeout(openSocket, delay);
-  });
-}
+  let configuration = null;
+  let micRequested = false;
+  let lostConnection = false;
 
-function receiveFrame(frame) {
-  if (frame.type === "auth_fail") {
+  const setMuted = (muted) => {
+    view.setMuted(muted);
+    parent.post("agent::mute_toggle", { muted });
+  };
+  const view = new CcpView(body, {
+    api: (method, params) => socket.request(method, params),
+    onMute: setMuted,
+  });
+
+  function requestMicrophone() {
+    if (micRequested || !configuration || !configuration.softphoneEnabled) return;
+    micRequested = true;
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return;
+    navigator.mediaDevices.getUserMedia({ audio: true }).then(
+      (stream) => stream.getTracks().forEach((track) => track.stop()),
+      (error) => {
+        console.error("ccphost CCP: microphone_not_shared", error);
+        view.showMessage("Your microphone is not shared with the CCP: allow it in your browser to take calls.");
+        parent.post("agent::softphone_error", {
+          errorType: "microphone_not_shared",
+          errorMessage: "Your microphone is not enabled in your browser.",
+          endPointUrl: null,
+        });
+      },
+    );
+  }
+
+  socket.addEventListener("hello", (e) => setStatus(`Signed in as ${e.detail.username}`));
+  socket.addEventListener("snapshot", (e) => {
+    const frame = e.detail;
+    const snapshot = frame.snapshot;
+    snapshot.localTimestamp = Date.now();
+    snapshot.skew = snapshot.snapshotTimestamp instanceof Date ? snapshot.snapshotTimestamp.getTime() - snapshot.localTimestamp : 0;
+    configuration = frame.configuration;
+    view.update(snapshot, configuration);
+    parent.post("agent::update", { snapshot, configuration });
+    ringtone.update((snapshot.contacts || []).some(isRinging));
+    requestMicrophone();
+  });
+  socket.addEventListener("auth_fail", () => {
     setStatus("Not signed in");
-    post("auth_fail", null);
-    return;
-  }
-  if (frame.type === "hello") {
-    setStatus(`Signed in as ${frame.username}`);
-    return;
-  }
-  if (frame.type === "snapshot") {
-    if (latest && frame.version <= latest.version) return;
-    latest = frame;
-    post("agent::update", { snapshot: frame.snapshot, configuration: frame.configuration });
-    return;
-  }
-  if (frame.requestId !== undefined && pending.has(frame.requestId)) {
-    pending.delete(frame.requestId);
-    const err = frame.err ? JSON.stringify(frame.err) : null;
-    post("api_response", { event: "api_response", requestId: frame.requestId, data: frame.data ?? null, err });
-  }
-}
+    showSignIn();
+    parent.post("auth_fail");
+  });
+  socket.addEventListener("access_denied", () => {
+    setStatus("Not an agent of this instance");
+    parent.post("access_denied");
+  });
+  socket.addEventListener("lost", () => {
+    lostConnection = true;
+    setStatus("Reconnecting…");
+    parent.post("agent::websocket_connection_lost");
+  });
+  socket.addEventListener("connected", () => {
+    if (lostConnection) parent.post("agent::websocket_connection_gained");
+    lostConnection = false;
+  });
 
-function sendRequest(request) {
-  if (!socket || socket.readyState !== WebSocket.OPEN) {
-    const err = JSON.stringify({ type: "ConnectionLost", message: "The CCP is not connected.", statusCode: 503 });
-    post("api_response", { event: "api_response", requestId: request.requestId, data: null, err });
-    return;
-  }
-  pending.set(request.requestId, request);
-  socket.send(JSON.stringify({ requestId: request.requestId, method: request.method, params: request.params }));
-}
-
-const handlers = {
-  synchronize: acknowledge,
-  configure(data) {
-    post("configuration::configure", data);
-  },
-  broadcast(data) {
+  parent.on("synchronize", () => parent.post("acknowledge", { id: ackId }));
+  parent.on("configure", (data) => {
+    if (data && data.softphone) ringtone.configure(data.softphone);
+    parent.post("configuration::configure", data);
+  });
+  parent.on("broadcast", (data) => {
     if (!data || typeof data.event !== "string") return;
-    post(data.event, data.data);
-    if (data.event === "mute") post("agent::mute_toggle", { muted: Boolean(data.data && data.data.mute) });
-  },
-  api_request(data) {
-    if (data && typeof data.method === "string") sendRequest(data);
-  },
-};
+    parent.post(data.event, data.data);
+    if (data.event === "mute") setMuted(Boolean(data.data && data.data.mute));
+    if (data.event.startsWith("contact::accepted")) ringtone.update(false);
+  });
+  parent.on("api_request", (request) => {
+    if (!request || typeof request.method !== "string") return;
+    const reply = (data, err) =>
+      parent.post("api_response", { event: "api_response", requestId: request.requestId, data, err });
+    socket.request(request.method, request.params || {}).then(
+      (data) => reply(data, null),
+      (err) => reply(null, JSON.stringify(err)),
+    );
+  });
+  parent.on("master_request", (request) => {
+    if (!request) return;
+    parent.post("master_response", { masterId: ackId, isMaster: true, topic: request.topic });
+  });
+  parent.on("terminate", () => socket.close());
 
-window.addEventListener("message", (message) => {
-  if (!parentApproved || message.source !== window.parent || message.origin !== parentOrigin) return;
-  const payload = message.data;
-  if (!payload || typeof payload.event !== "string") return;
-  const handler = handlers[payload.event];
-  if (handler) handler(payload.data);
-});
-
-if (framed && !parentApproved) {
-  setStatus("This page is not approved to embed the CCP.");
-} else {
-  acknowledge();
-  // A reload of this page inside the same host: ask the host to send its options again.
-  if (window.sessionStorage.getItem("ccphost.loaded") === config.alias) post("request_configure", null);
+  document.getElementById("sign-out").addEventListener("click", () => signOut(socket));
+  document.getElementById("sign-out").hidden = false;
+  socket.open();
+  parent.post("acknowledge", { id: ackId });
+  // A reload inside the same host: ask the host to send its configuration again.
+  if (window.sessionStorage.getItem("ccphost.loaded") === config.alias) parent.post("request_configure");
   window.sessionStorage.setItem("ccphost.loaded", config.alias);
-  openSocket();
+}
+
+async function signOut(socket) {
+  const response = await fetch(config.logoutUrl, {
+    method: "POST",
+    headers: { "X-CSRFToken": config.csrfToken },
+    credentials: "same-origin",
+  });
+  if (!response.ok) {
+    setStatus("Sign-out failed");
+    return;
+  }
+  socket.close();
+  setStatus("Signed out");
+  showSignIn();
+  parent.post("terminated");
+}
+
+if (parent.framed && !parent.approved) {
+  setStatus("This page is not approved to embed the CCP.");
+} else if (!config.signedIn) {
+  // Like Amazon's CCP: no acknowledge until the agent is signed in; the host opens its
+  // login popup and reloads this frame until it acknowledges.
+  setStatus("Not signed in");
+  showSignIn();
+  parent.post("auth_fail");
+} else {
+  start();
 }

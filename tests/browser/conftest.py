@@ -150,3 +150,14 @@ def new_page(browser: Browser) -> Iterator[Callable[..., Page]]:
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+def session_cookie(server: AsgiServer, user: object) -> dict[str, str]:
+    """A Playwright cookie that signs ``user`` in on the ccphost test server."""
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)  # type: ignore[arg-type]
+    value = client.cookies[settings.SESSION_COOKIE_NAME].value
+    return {"name": settings.SESSION_COOKIE_NAME, "value": value, "url": server.url}
