@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+CRM_PORT ?= 8001
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STREAMS_VERSION := 2.28.2
 STREAMS := tests/browser/vendor/node_modules/amazon-connect-streams/release/connect-streams.js
@@ -28,9 +29,13 @@ test-deps: deps
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 	@[ -f $(STREAMS) ] || npm install --silent --no-audit --no-fund --prefix tests/browser/vendor amazon-connect-streams@$(STREAMS_VERSION)
 
+# ccphost on PORT, and the sample CRM (examples/crm) on CRM_PORT, an origin the demo approves.
 run: deps
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo
+	@echo "Sample CRM: http://$(HOST):$(CRM_PORT)/"
+	$(BIN)/python -m http.server $(CRM_PORT) --bind $(HOST) --directory examples/crm >/dev/null 2>&1 & \
+	trap 'kill $$!' EXIT INT TERM; \
 	$(BIN)/daphne -b $(HOST) -p $(PORT) ccphost.asgi:application
 
 test: test-deps
