@@ -12,7 +12,7 @@ STREAMS := tests/browser/vendor/node_modules/amazon-connect-streams/release/conn
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ccphost
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test test-embedded test-scaled lint format deps test-deps check-deploy clean
+.PHONY: run run-scaled test test-embedded test-scaled lint format deps test-deps check-deploy clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,15 @@ run: deps
 	$(BIN)/python -m http.server $(CRM_PORT) --bind $(HOST) --directory examples/crm >/dev/null 2>&1 & \
 	trap 'kill $$!' EXIT INT TERM; \
 	$(BIN)/daphne -b $(HOST) -p $(PORT) ccphost.asgi:application
+
+# Scale-out on this machine: PostgreSQL + Redis + WORKERS uvicorn processes behind one port.
+WORKERS ?= 2
+SCALED_ENV := DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=redis://127.0.0.1:6379/0
+run-scaled: deps
+	$(SCALED_ENV) $(BIN)/python tools/ensure_database.py
+	$(SCALED_ENV) $(BIN)/python manage.py migrate --noinput
+	$(SCALED_ENV) $(BIN)/python manage.py demo
+	$(SCALED_ENV) $(BIN)/uvicorn ccphost.asgi:application --host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log
 
 test: test-deps
 	$(MAKE) test-embedded
