@@ -50,6 +50,9 @@ def normalize_origin(raw: str, *, allow_http_loopback: bool | None = None) -> st
     if "*" in parts.netloc:
         raise OriginError("Wildcards are not allowed: approve each origin exactly.")
 
+    candidate = f"{scheme}://{parts.netloc}"
+    if len(candidate) > MAX_ORIGIN_LENGTH:
+        raise OriginError(f"An origin can be at most {MAX_ORIGIN_LENGTH} characters; this one has {len(candidate)}.")
     host = _normalize_host(parts.netloc)
     port = _port(parts.netloc, scheme)
 
