@@ -12,7 +12,7 @@ STREAMS := tests/browser/vendor/node_modules/amazon-connect-streams/release/conn
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ccphost
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run run-scaled test test-embedded test-scaled lint format deps test-deps check-deploy clean
+.PHONY: run run-scaled bench bench-quick test test-embedded test-scaled lint format deps test-deps check-deploy clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,15 @@ test-scaled:
 		DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest -q -m "not browser" $(PYTEST_ARGS); \
 	elif [ -n "$$CI" ]; then echo "CI needs PostgreSQL on 5432 and Redis on 6379" >&2; exit 1; \
 	else echo "PostgreSQL/Redis not running here: scale-out tests skipped"; fi
+
+# The benchmark (bench/run.py): both modes, full size; BENCH_ARGS=--quick for seconds.
+bench: deps
+	$(BIN)/python -m bench.run --mode embedded $(BENCH_ARGS)
+	$(SCALED_ENV) $(BIN)/python tools/ensure_database.py
+	$(BIN)/python -m bench.run --mode scaled --workers 2 $(BENCH_ARGS)
+
+bench-quick:
+	$(MAKE) bench BENCH_ARGS=--quick
 
 lint: deps
 	$(BIN)/ruff check .

@@ -1,0 +1,84 @@
+"""The ASGI app the benchmark serves: ccphost's own application plus two bench-only parts
+that production never mounts:
+
+- ``/ws/floor/<group>/``: a bare Channels consumer that joins a group and forwards group
+  messages, the floor ccphost's CCP socket is compared with;
+- ``POST /bench/trigger``: runs, inside the server process (where the embedded channel
+  layer lives), either real engine service calls (``put_agent_state`` for each agent pk
+  given) or bare ``group_send`` calls to floor groups, stamping the time of each call.
+"""
+
+import json
+import time
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.routing import URLRouter
+from django.urls import path
+
+from ccphost.asgi import application as ccphost_application
+
+
+class FloorConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        self.group = f"floor.{self.scope['url_route']['kwargs']['group']}"
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def floor_message(self, message: dict[str, Any]) -> None:
+        await self.send(text_data=message["text"])
+
+
+FLOOR_PAYLOAD = "x" * 2000  # about the size of an agent snapshot frame
+
+
+def toggle_agent_states(agent_pks: list[int]) -> None:
+    from ccphost.engine.models import Agent, AgentState
+    from ccphost.engine.services import put_agent_state
+
+    agents = Agent.objects.select_related("instance", "status").filter(pk__in=agent_pks)
+    states = {s.name: s for s in AgentState.objects.filter(instance__alias="bench", name__in=["Break", "Lunch"])}
+    for agent in agents:
+        put_agent_state(agent, states["Lunch" if agent.status.name == "Break" else "Break"])
+
+
+async def floor_send(groups: list[str]) -> None:
+    layer = get_channel_layer()
+    for group in groups:
+        text = json.dumps({"sentAt": time.time(), "payload": FLOOR_PAYLOAD})
+        await layer.group_send(f"floor.{group}", {"type": "floor.message", "text": text})
+
+
+async def read_body(receive: Any) -> bytes:
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return body
+
+
+async def trigger(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    request = json.loads(await read_body(receive))
+    if request.get("floor"):
+        await floor_send([str(g) for g in request["floor"]])
+    if request.get("agents"):
+        await database_sync_to_async(toggle_agent_states)([int(pk) for pk in request["agents"]])
+    await send({"type": "http.response.start", "status": 204, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+
+
+floor_router = URLRouter([path("ws/floor/<slug:group>/", FloorConsumer.as_asgi())])
+
+
+async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "http" and scope["path"] == "/bench/trigger":
+        return await trigger(scope, receive, send)
+    if scope["type"] == "websocket" and scope["path"].startswith("/ws/floor/"):
+        return await floor_router(scope, receive, send)
+    return await ccphost_application(scope, receive, send)

@@ -1,0 +1,384 @@
+"""ccphost's benchmark: CCP sockets, snapshot fan-out, API round trips, and the bare-Channels
+floor, against a real server on loopback. Bounded in time and count; prints a table and
+writes JSON.
+
+    python -m bench.run --mode embedded            # SQLite, embedded layer, 1 worker
+    python -m bench.run --mode scaled --workers 2  # PostgreSQL, Redis, 2 workers
+    python -m bench.run --quick                    # seconds, small counts (CI)
+"""
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import websockets
+
+ROOT = Path(__file__).resolve().parent.parent
+SITE = "http://127.0.0.1:{port}"
+
+
+@dataclass
+class Phase:
+    name: str
+    sent: int = 0
+    received: int = 0
+    seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        lat = sorted(self.latencies_ms)
+
+        def pct(p: float) -> float | None:
+            return round(lat[min(len(lat) - 1, int(p * len(lat)))], 2) if lat else None
+
+        return {
+            "name": self.name,
+            "sent": self.sent,
+            "received": self.received,
+            "lost": max(0, self.sent - self.received),
+            "seconds": round(self.seconds, 2),
+            "per_second": round(self.received / self.seconds, 1) if self.seconds else None,
+            "p50_ms": pct(0.50),
+            "p99_ms": pct(0.99),
+            "max_ms": round(lat[-1], 2) if lat else None,
+            **self.extra,
+        }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def mode_env(mode: str, var_dir: Path, port: int) -> dict[str, str]:
+    env = {**os.environ, "CCPHOST_VAR_DIR": str(var_dir), "DEBUG": "1", "SITE_URL": SITE.format(port=port)}
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    if mode == "scaled":
+        env["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ccphost_bench")
+        env["REDIS_URL"] = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+        env["DATABASE_CONN_MAX_AGE"] = "60"
+    return env
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of a process and its children, in KiB."""
+    total = 0
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        pids += [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+class Server:
+    def __init__(self, env: dict[str, str], port: int, workers: int) -> None:
+        command = [sys.executable, "-m", "uvicorn", "bench.app:application", "--host", "127.0.0.1"]
+        command += ["--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+        command += ["--ws-max-size", "65536", "--backlog", "16384"]
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+        self.port = port
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.5).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("the bench server did not start")
+
+    def stop(self) -> None:
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+
+async def post_json(port: int, path: str, body: dict[str, Any]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    data = json.dumps(body).encode()
+    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+    writer.write(head.encode() + f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode() + data)
+    await writer.drain()
+    await reader.read()
+    writer.close()
+
+
+def parse_time(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+class CcpClient:
+    """One CCP socket of one agent: counts snapshots and answers, measures latencies."""
+
+    def __init__(self, port: int, agent_pk: int, session_key: str) -> None:
+        self.port, self.agent_pk, self.session_key = port, agent_pk, session_key
+        self.phase: Phase | None = None
+        self.answers: dict[str, asyncio.Future[float]] = {}
+        self.ready = asyncio.Event()
+        self.ws: Any = None
+
+    async def connect(self) -> None:
+        headers = {"Cookie": f"sessionid={self.session_key}", "Origin": SITE.format(port=self.port)}
+        self.ws = await websockets.connect(
+            f"ws://127.0.0.1:{self.port}/ws/ccp/bench/", additional_headers=headers, max_size=2**20, open_timeout=60
+        )
+        self.reader = asyncio.create_task(self.read())
+        await asyncio.wait_for(self.ready.wait(), 60)
+
+    async def read(self) -> None:
+        async for raw in self.ws:
+            arrived = time.time()
+            frame = json.loads(raw)
+            if frame.get("type") == "snapshot":
+                if not self.ready.is_set():
+                    self.ready.set()
+                elif self.phase is not None:
+                    self.phase.received += 1
+                    sent = parse_time(frame["snapshot"]["snapshotTimestamp"])
+                    self.phase.latencies_ms.append((arrived - sent) * 1000)
+            elif "requestId" in frame and frame["requestId"] in self.answers:
+                self.answers.pop(frame["requestId"]).set_result(arrived)
+
+    async def request(self, request_id: str, method: str, params: dict[str, Any]) -> float:
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self.answers[request_id] = future
+        started = time.time()
+        await self.ws.send(json.dumps({"requestId": request_id, "method": method, "params": params}))
+        return (await asyncio.wait_for(future, 30) - started) * 1000
+
+
+class FloorClient:
+    def __init__(self, port: int, group: int) -> None:
+        self.port, self.group = port, group
+        self.phase: Phase | None = None
+
+    async def connect(self) -> None:
+        headers = {"Origin": SITE.format(port=self.port)}
+        self.ws = await websockets.connect(
+            f"ws://127.0.0.1:{self.port}/ws/floor/{self.group}/", additional_headers=headers, open_timeout=60
+        )
+        self.reader = asyncio.create_task(self.read())
+
+    async def read(self) -> None:
+        async for raw in self.ws:
+            arrived = time.time()
+            if self.phase is not None:
+                self.phase.received += 1
+                self.phase.latencies_ms.append((arrived - json.loads(raw)["sentAt"]) * 1000)
+
+
+async def connect_all(clients: list[Any], concurrency: int = 200) -> float:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(client: Any) -> None:
+        async with gate:
+            await client.connect()
+
+    started = time.monotonic()
+    await asyncio.gather(*(one(c) for c in clients))
+    return time.monotonic() - started
+
+
+async def drive(port: int, phase: Phase, rate: int, seconds: float, key: str, targets: list[Any]) -> None:
+    """Trigger ``rate`` deliveries per second for ``seconds``, in 20 ms ticks, round robin."""
+    tick = 0.02
+    per_tick = max(1, round(rate * tick))
+    position = 0
+    started = time.monotonic()
+    pending: set[asyncio.Task[None]] = set()
+    while time.monotonic() - started < seconds:
+        batch = [targets[(position + i) % len(targets)] for i in range(per_tick)]
+        position += per_tick
+        phase.sent += len(batch)
+        task = asyncio.create_task(post_json(port, "/bench/trigger", {key: batch}))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+        await asyncio.sleep(max(0.0, started + (position / per_tick) * tick - time.monotonic()))
+    await asyncio.gather(*pending)
+    drain_until = time.monotonic() + 5
+    while phase.received < phase.sent and time.monotonic() < drain_until:
+        await asyncio.sleep(0.05)
+    phase.seconds = time.monotonic() - started
+
+
+async def api_round_trips(clients: list[CcpClient], rate: int, seconds: float) -> Phase:
+    phase = Phase("api_round_trip")
+    states = [{"name": "Break"}, {"name": "Lunch"}]
+    counter = 0
+
+    async def one(client: CcpClient, n: int) -> None:
+        state = dict(states[n % 2], type="not_routable")
+        try:
+            phase.latencies_ms.append(await client.request(f"b{n}", "putAgentState", {"state": state}))
+            phase.received += 1
+        except (TimeoutError, websockets.ConnectionClosed):
+            pass
+
+    started = time.monotonic()
+    tasks = []
+    while time.monotonic() - started < seconds:
+        client = clients[counter % len(clients)]
+        tasks.append(asyncio.create_task(one(client, counter)))
+        counter += 1
+        phase.sent += 1
+        await asyncio.sleep(max(0.0, started + counter / rate - time.monotonic()))
+    await asyncio.gather(*tasks)
+    phase.seconds = time.monotonic() - started
+    phase.extra["rate_asked"] = rate
+    return phase
+
+
+async def benchmark(
+    args: argparse.Namespace, port: int, pairs: list[list[Any]], server: Server
+) -> list[dict[str, Any]]:
+    results = []
+    idle_rss = rss_kib(server.process.pid)
+    clients = [CcpClient(port, pk, key) for pk, key in pairs]
+    connect_seconds = await connect_all(clients)
+    await asyncio.sleep(1)
+    held_rss = rss_kib(server.process.pid)
+    results.append(
+        {
+            "name": "ccp_sockets_connected",
+            "sockets": len(clients),
+            "seconds": round(connect_seconds, 2),
+            "per_second": round(len(clients) / connect_seconds, 1),
+            "kib_per_socket": round((held_rss - idle_rss) / len(clients), 1),
+        }
+    )
+    fanout = Phase("snapshot_fanout")
+    for client in clients:
+        client.phase = fanout
+    await drive(port, fanout, args.rate, args.seconds, "agents", [c.agent_pk for c in clients])
+    fanout.extra["rate_asked"] = args.rate
+    for client in clients:
+        client.phase = None
+    results.append(fanout.summary())
+    results.append((await api_round_trips(clients[: args.api_sockets], args.api_rate, args.seconds)).summary())
+    for client in clients:
+        await client.ws.close()
+
+    floor_clients = [FloorClient(port, i) for i in range(len(pairs))]
+    await connect_all(floor_clients)
+    floor = Phase("floor_fanout")
+    for client in floor_clients:
+        client.phase = floor
+    await drive(port, floor, args.rate, args.seconds, "floor", [c.group for c in floor_clients])
+    floor.extra["rate_asked"] = args.rate
+    results.append(floor.summary())
+    for client in floor_clients:
+        await client.ws.close()
+    ccp, bare = results[1]["per_second"] or 0, floor.summary()["per_second"] or 1
+    results.append({"name": "ccphost_vs_floor", "ratio": round(ccp / bare, 3)})
+    return results
+
+
+def print_table(results: list[dict[str, Any]]) -> None:
+    columns = [
+        "name",
+        "sockets",
+        "sent",
+        "received",
+        "lost",
+        "seconds",
+        "per_second",
+        "p50_ms",
+        "p99_ms",
+        "max_ms",
+        "kib_per_socket",
+        "ratio",
+    ]
+    print(" | ".join(f"{c:>14}" for c in columns))
+    for row in results:
+        print(" | ".join(f"{row.get(c, '') if row.get(c) is not None else '':>14}" for c in columns))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mode", choices=["embedded", "scaled"], default="embedded")
+    parser.add_argument("--workers", type=int, default=None, help="default: 1 embedded, 2 scaled")
+    parser.add_argument("--sockets", type=int, default=1000)
+    parser.add_argument("--rate", type=int, default=1000, help="snapshot deliveries asked per second")
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--api-rate", type=int, default=200)
+    parser.add_argument("--api-sockets", type=int, default=200)
+    parser.add_argument("--quick", action="store_true", help="seconds and small counts, for CI")
+    parser.add_argument("--output", type=Path, default=ROOT / "var" / "bench")
+    args = parser.parse_args()
+    if args.quick:
+        args.sockets, args.rate, args.seconds, args.api_rate, args.api_sockets = 50, 100, 2, 50, 20
+    args.api_sockets = min(args.api_sockets, args.sockets)
+    workers = args.workers or (1 if args.mode == "embedded" else 2)
+    if args.mode == "embedded" and workers != 1:
+        parser.error("the embedded mode has one process: its channel layer lives in that process")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * args.sockets + 1024)), hard))
+
+    var_dir = Path(tempfile.mkdtemp(prefix="ccphost-bench-"))
+    port = free_port()
+    env = mode_env(args.mode, var_dir, port)
+    if args.mode == "scaled":
+        subprocess.run([sys.executable, "tools/ensure_database.py"], cwd=ROOT, env=env, check=True)
+    setup = subprocess.run(
+        [sys.executable, "-m", "bench.setup_agents", str(args.sockets)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    pairs = json.loads(setup.stdout.strip().splitlines()[-1])
+    server = Server(env, port, workers)
+    try:
+        server.wait_ready()
+        results = asyncio.run(benchmark(args, port, pairs, server))
+    finally:
+        server.stop()
+        shutil.rmtree(var_dir, ignore_errors=True)
+    report = {
+        "mode": args.mode,
+        "workers": workers,
+        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
+        "date": datetime.now().isoformat(timespec="seconds"),
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "results": results,
+    }
+    print(f"ccphost bench: mode={args.mode} workers={workers} sockets={args.sockets} rate={args.rate}/s")
+    print_table(results)
+    args.output.mkdir(parents=True, exist_ok=True)
+    path = args.output / f"bench-{args.mode}-{datetime.now():%Y%m%d-%H%M%S}.json"
+    path.write_text(json.dumps(report, indent=2))
+    print(f"wrote {path}")
+    lost = sum(r.get("lost", 0) for r in results)
+    return 1 if lost and args.quick else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
