@@ -9,4 +9,5 @@ urlpatterns = [
     path("<slug:alias>/agent/", views.agent_page, name="agent"),
     path("<slug:alias>/login/", views.InstanceLoginView.as_view(), name="login"),
     path("<slug:alias>/login/done/", views.signed_in, name="signed_in"),
+    path("<slug:alias>/events-token/", views.events_token, name="events_token"),
 ]

@@ -4,14 +4,16 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import views as auth_views
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, render
 from django.templatetags.static import static
 from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_exempt
 
+from ccphost.ccp.event_stream import TOKEN_MAX_AGE_SECONDS, make_events_token
 from ccphost.ccp.pages import init_ccp_options, ringtone_url, url_origin
+from ccphost.engine.models import Agent
 from ccphost.instances.models import Instance
 from ccphost.instances.services import approved_origins
 
@@ -56,6 +58,17 @@ def agent_page(request: HttpRequest, alias: str) -> HttpResponse:
         frame_src.append(ccp_origin)
     response._csp_replace = {"frame-src": frame_src}  # type: ignore[attr-defined]
     return response
+
+
+def events_token(request: HttpRequest, alias: str) -> JsonResponse:
+    """A short-lived token for ``/ws/events/<alias>/``, which the CCP hands to its parent page."""
+    user = request.user
+    agent = Agent.objects.filter(instance__alias=alias, user_id=user.pk).first() if user.is_authenticated else None
+    if agent is None:
+        return JsonResponse({"error": "Sign in as an agent of this instance first."}, status=403)
+    return JsonResponse(
+        {"token": make_events_token(agent), "expiresIn": TOKEN_MAX_AGE_SECONDS, "path": f"/ws/events/{alias}/"}
+    )
 
 
 class InstanceLoginView(auth_views.LoginView):

@@ -1,0 +1,124 @@
+"""``/ws/events/<alias>/``: live agent and contact events for pages on approved origins.
+
+Query string: ``token`` (from the agent's CCP, see ``event_stream.make_events_token``) or
+the session of a signed-in agent; ``scope=instance`` for staff allowed to supervise;
+``after=<seq>`` to receive what was missed since that event.
+"""
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from ccphost.ccp import event_stream
+from ccphost.engine.models import Agent
+from ccphost.instances.models import Instance
+
+CLOSE_BAD_REQUEST = 4400
+CLOSE_FORBIDDEN = 4403
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    instance_id: int
+    agent_id: int | None  # None: every event of the instance
+
+    @property
+    def group(self) -> str:
+        if self.agent_id is None:
+            return event_stream.instance_group(self.instance_id)
+        return event_stream.agent_group(self.instance_id, self.agent_id)
+
+
+def resolve_subscriber(alias: str, user: Any, token: str | None, scope: str | None) -> Subscriber | str:
+    """Who is subscribing, or the reason they may not."""
+    instance = Instance.objects.filter(alias=alias).first()
+    if instance is None:
+        return f"No instance {alias!r}."
+    if token:
+        agent = event_stream.agent_from_token(token, alias)
+        return Subscriber(instance.pk, agent.pk) if agent else "The events token is invalid or expired."
+    if user is None or not user.is_authenticated:
+        return "Sign in, or give the events token your CCP provides."
+    if scope == "instance":
+        if user.has_perm(event_stream.SUPERVISE_PERMISSION):
+            return Subscriber(instance.pk, None)
+        return "You may not subscribe to every event of this instance."
+    agent = Agent.objects.filter(instance=instance, user=user).first()
+    if agent is None:
+        return "You are not an agent of this instance."
+    return Subscriber(instance.pk, agent.pk)
+
+
+class EventsConsumer(AsyncJsonWebsocketConsumer):
+    subscriber: Subscriber | None = None
+    sent = 0
+
+    async def connect(self) -> None:
+        alias = self.scope["url_route"]["kwargs"]["alias"]
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        await self.accept()
+        after_text = query.get("after", ["0"])[0]
+        if not after_text.isdigit():
+            await self.refuse(CLOSE_BAD_REQUEST, f"after must be a whole number, not {after_text!r}.")
+            return
+        found = await database_sync_to_async(resolve_subscriber)(
+            alias, self.scope.get("user"), query.get("token", [None])[0], query.get("scope", [None])[0]
+        )
+        if isinstance(found, str):
+            await self.refuse(CLOSE_FORBIDDEN, found)
+            return
+        self.subscriber = found
+        self.sent = int(after_text)
+        self.catching_up = asyncio.Lock()
+        await self.channel_layer.group_add(found.group, self.channel_name)
+        scope = "instance" if found.agent_id is None else "agent"
+        await self.send_json({"type": "subscribed", "scope": scope, "after": self.sent})
+        await self.catch_up()
+
+    async def refuse(self, code: int, message: str) -> None:
+        await self.send_json({"type": "error", "message": message})
+        await self.close(code)
+
+    async def disconnect(self, code: int) -> None:
+        if self.subscriber is not None:
+            await self.channel_layer.group_discard(self.subscriber.group, self.channel_name)
+
+    async def events_poke(self, message: dict[str, Any]) -> None:
+        if message["seq"] > self.sent:
+            await self.catch_up()
+
+    async def catch_up(self) -> None:
+        """Send, in order, every visible event after the last one sent."""
+        assert self.subscriber is not None
+        async with self.catching_up:
+            while True:
+                batch = await database_sync_to_async(self.next_batch)()
+                for frame in batch:
+                    await self.send_json(frame)
+                    self.sent = frame["seq"]
+                if len(batch) < event_stream.PAGE_SIZE:
+                    return
+
+    def next_batch(self) -> list[dict[str, Any]]:
+        assert self.subscriber is not None
+        events = event_stream.visible_events(self.subscriber.instance_id, self.subscriber.agent_id, self.sent)
+        return [event_stream.envelope(event) for event in events]
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if isinstance(content, dict) and content.get("type") == "ping":
+            await self.send_json({"type": "pong", "seq": self.sent})
+            return
+        await self.send_json({"type": "error", "message": 'This socket only receives; {"type": "ping"} checks it.'})
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        if text_data is None or len(text_data) > 1024:
+            await self.send_json({"type": "error", "message": "Frames are small JSON text."})
+            return
+        try:
+            await super().receive(text_data=text_data, **kwargs)
+        except ValueError:
+            await self.send_json({"type": "error", "message": "The frame is not valid JSON."})
