@@ -8,10 +8,12 @@ once per ``sweep_interval`` seconds, which is all expiry needs: an expired messa
 most ``sweep_interval`` late to be dropped.
 """
 
+import asyncio
 import time
 from typing import Any
 
-from channels.layers import InMemoryChannelLayer
+from asgiref.sync import SyncToAsync
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 
 class SweepLimitedInMemoryChannelLayer(InMemoryChannelLayer):
@@ -30,3 +32,25 @@ class SweepLimitedInMemoryChannelLayer(InMemoryChannelLayer):
     async def flush(self) -> None:
         await super().flush()
         self._next_sweep = 0.0
+
+
+def reaches_channel_layer() -> bool:
+    """Whether a ``group_send`` made from this (synchronous) thread reaches the sockets.
+
+    Never from a thread running an event loop (``async_to_sync`` cannot wait there). With
+    the embedded layer, which lives in the server's event loop, only code the server runs
+    (``sync_to_async`` threads) can reach it; a management command or another thread
+    cannot, and the sockets' database watchers deliver their changes instead.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        return False
+    layer = get_channel_layer()
+    if layer is None:
+        return False
+    if isinstance(layer, InMemoryChannelLayer):
+        return getattr(SyncToAsync.threadlocal, "main_event_loop", None) is not None
+    return True

@@ -1,18 +1,41 @@
-"""The CCP socket: one per CCP tab, for a signed-in agent of the instance."""
+"""The CCP socket: one per CCP tab, for a signed-in agent of the instance.
 
+Server frames: hello, snapshot (full, versioned), auth_fail / access_denied before closing,
+heartbeat answers, and {requestId, data} / {requestId, err} answers to API requests.
+
+Snapshots reach a socket two ways: the engine pushes each change to the group agent.<pk>
+on commit, and a per-process watcher compares, every 250 ms, the versions in the database
+with the versions its sockets were sent. The watcher covers changes made where the push
+cannot reach (another process on the embedded in-memory layer, such as `manage.py
+simulate`) and pushes a channel layer dropped."""
+
+import asyncio
 import json
+import logging
+import time
+from collections import defaultdict
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from ccphost.engine import sockets, timers
+from ccphost.engine.api import handle_api_request
+from ccphost.engine.core import EngineError
+from ccphost.engine.models import Agent
+from ccphost.engine.snapshots import snapshot_frame
 from ccphost.instances.models import Instance
 
+logger = logging.getLogger(__name__)
+
 MAX_FRAME_BYTES = 16 * 1024
+HEART_BEAT_EVENT_SECONDS = 120
+WATCH_SECONDS = 0.25
 
 # Close codes in the 4000 range are ours; the CCP page reads them.
-CLOSE_UNKNOWN_INSTANCE = 4404
 CLOSE_NOT_SIGNED_IN = 4401
+CLOSE_NOT_AN_AGENT = 4403
+CLOSE_UNKNOWN_INSTANCE = 4404
 
 
 @database_sync_to_async
@@ -20,11 +43,60 @@ def instance_exists(alias: str) -> bool:
     return Instance.objects.filter(alias=alias).exists()
 
 
+@database_sync_to_async
+def find_agent(alias: str, user: Any) -> Agent | None:
+    return Agent.objects.select_related("instance", "user").filter(instance__alias=alias, user=user).first()
+
+
 def error(request_id: Any, type_: str, message: str, status: int) -> dict[str, Any]:
     return {"requestId": request_id, "err": {"type": type_, "message": message, "statusCode": status}}
 
 
+def run_api_request(agent_pk: int, method: str, params: Any) -> Any:
+    agent = Agent.objects.select_related("instance", "user").get(pk=agent_pk)
+    return handle_api_request(agent, method, params)
+
+
+# This process's CCP sockets by agent, for the version watcher.
+local_sockets: dict[int, dict[str, "CcpConsumer"]] = defaultdict(dict)
+_watcher: "asyncio.Task[None] | None" = None
+
+
+def snapshot_versions(agent_pks: list[int]) -> dict[int, int]:
+    return dict(Agent.objects.filter(pk__in=agent_pks).values_list("pk", "snapshot_version"))
+
+
+async def deliver_missed_snapshots() -> None:
+    versions = await database_sync_to_async(snapshot_versions)(list(local_sockets))
+    for agent_pk, version in versions.items():
+        behind = [c for c in list(local_sockets.get(agent_pk, {}).values()) if c.sent_version < version]
+        if behind:
+            frame = await database_sync_to_async(snapshot_frame)(agent_pk)
+            for consumer in behind:
+                await consumer.channel_layer.send(consumer.channel_name, {"type": "ccp.snapshot", "frame": frame})
+
+
+async def watch_snapshot_versions() -> None:
+    while local_sockets:
+        try:
+            await deliver_missed_snapshots()
+        except Exception:
+            logger.exception("The snapshot watcher failed")
+        await asyncio.sleep(WATCH_SECONDS)
+
+
+def start_snapshot_watcher() -> None:
+    global _watcher
+    loop = asyncio.get_running_loop()
+    if _watcher is None or _watcher.done() or _watcher.get_loop() is not loop:
+        _watcher = loop.create_task(watch_snapshot_versions())
+
+
 class CcpConsumer(AsyncJsonWebsocketConsumer):
+    agent: Agent | None = None
+    last_heart_beat = 0.0
+    sent_version = -1
+
     async def connect(self) -> None:
         self.alias: str = self.scope["url_route"]["kwargs"]["alias"]
         await self.accept()
@@ -37,9 +109,45 @@ class CcpConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "auth_fail", "message": "Sign in to use the CCP."})
             await self.close(CLOSE_NOT_SIGNED_IN)
             return
+        agent = await find_agent(self.alias, user)
+        if agent is None:
+            await self.send_json({"type": "access_denied", "message": "You are not an agent of this instance."})
+            await self.close(CLOSE_NOT_AN_AGENT)
+            return
+        self.agent = agent
         await self.send_json({"type": "hello", "username": user.get_username(), "instance": self.alias})
+        session = self.scope.get("session")
+        session_key = getattr(session, "session_key", None) or f"socket:{self.channel_name}"
+        await database_sync_to_async(sockets.open_ccp_socket)(agent, self.channel_name, session_key)
+        # Join the group before reading the snapshot: a change after the read is pushed.
+        await self.channel_layer.group_add(agent.group_name, self.channel_name)
+        await self.ccp_snapshot({"frame": await database_sync_to_async(snapshot_frame)(agent.pk)})
+        self.last_heart_beat = time.monotonic()
+        local_sockets[agent.pk][self.channel_name] = self
+        start_snapshot_watcher()
+        timers.start_timer_loop()
+
+    async def disconnect(self, code: int) -> None:
+        if self.agent is None:
+            return
+        mine = local_sockets.get(self.agent.pk, {})
+        mine.pop(self.channel_name, None)
+        if not mine:
+            local_sockets.pop(self.agent.pk, None)
+        await self.channel_layer.group_discard(self.agent.group_name, self.channel_name)
+        await database_sync_to_async(sockets.close_ccp_socket)(self.channel_name)
+
+    async def ccp_snapshot(self, message: dict[str, Any]) -> None:
+        """Send a snapshot frame unless this socket already has that version or a later one."""
+        frame = message["frame"]
+        if frame["version"] <= self.sent_version:
+            return
+        self.sent_version = frame["version"]
+        await self.send_json(frame)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        if self.agent is None:
+            return
         if text_data is None:
             await self.send_json(error(None, "InvalidFrame", "Frames are JSON text, not binary.", 400))
             return
@@ -59,10 +167,32 @@ class CcpConsumer(AsyncJsonWebsocketConsumer):
             return
         if frame.get("type") == "heartbeat":
             await self.send_json({"type": "heartbeat"})
+            await database_sync_to_async(sockets.ccp_socket_alive)(self.channel_name)
+            await self.heart_beat_event()
             return
         request_id = frame.get("requestId")
+        if not isinstance(request_id, str | int) or isinstance(request_id, bool):
+            request_id = None
         method = frame.get("method")
         if not isinstance(method, str):
             await self.send_json(error(request_id, "InvalidFrame", "A request needs a 'method' string.", 400))
             return
-        await self.send_json(error(request_id, "UnknownMethod", f"Unknown method {method!r}.", 400))
+        await self.send_json(await self.answer(request_id, method, frame.get("params")))
+
+    async def answer(self, request_id: Any, method: str, params: Any) -> dict[str, Any]:
+        assert self.agent is not None
+        try:
+            data = await database_sync_to_async(run_api_request)(self.agent.pk, method, params)
+        except EngineError as refused:
+            return {"requestId": request_id, "err": refused.as_dict()}
+        except Exception:
+            logger.exception("CCP request %s failed", method)
+            return error(request_id, "InternalServiceException", "ccphost could not complete the request.", 500)
+        return {"requestId": request_id, "data": data}
+
+    async def heart_beat_event(self) -> None:
+        """A HEART_BEAT agent event at most every two minutes per socket, as Amazon's stream does."""
+        if self.agent is None or time.monotonic() - self.last_heart_beat < HEART_BEAT_EVENT_SECONDS:
+            return
+        self.last_heart_beat = time.monotonic()
+        await database_sync_to_async(sockets.record_heartbeat)(self.agent)

@@ -55,6 +55,7 @@ def resolve_subscriber(alias: str, user: Any, token: str | None, scope: str | No
 
 class EventsConsumer(AsyncJsonWebsocketConsumer):
     subscriber: Subscriber | None = None
+    watcher: "asyncio.Task[None] | None" = None
     sent = 0
 
     async def connect(self) -> None:
@@ -78,12 +79,23 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         scope = "instance" if found.agent_id is None else "agent"
         await self.send_json({"type": "subscribed", "scope": scope, "after": self.sent})
         await self.catch_up()
+        self.watcher = asyncio.create_task(event_stream.watch_database(self.check_database))
+
+    async def check_database(self) -> None:
+        assert self.subscriber is not None
+        latest = await database_sync_to_async(event_stream.latest_visible_sequence)(
+            self.subscriber.instance_id, self.subscriber.agent_id
+        )
+        if latest > self.sent:
+            await self.catch_up()
 
     async def refuse(self, code: int, message: str) -> None:
         await self.send_json({"type": "error", "message": message})
         await self.close(code)
 
     async def disconnect(self, code: int) -> None:
+        if self.watcher is not None:
+            self.watcher.cancel()
         if self.subscriber is not None:
             await self.channel_layer.group_discard(self.subscriber.group, self.channel_name)
 

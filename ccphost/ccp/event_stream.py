@@ -8,6 +8,9 @@ order, even when workers commit in one order and deliver in another, and a page 
 reconnects with ``after=<seq>`` gets exactly what it missed.
 """
 
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -15,10 +18,13 @@ from channels.layers import get_channel_layer
 from django.core import signing
 
 from ccphost.engine.models import Agent, Contact, EngineEvent
+from ccphost.layers import reaches_channel_layer
 
 TOKEN_SALT = "ccphost.events-token"  # noqa: S105 (a signing namespace, not a secret)
 TOKEN_MAX_AGE_SECONDS = 300
 PAGE_SIZE = 200
+WATCH_SECONDS = 1.0
+logger = logging.getLogger(__name__)
 SUPERVISE_PERMISSION = "engine.view_engineevent"
 
 
@@ -53,6 +59,24 @@ def visible_events(instance_id: int, agent_id: int | None, after: int, limit: in
     return list(events.select_related("contact").order_by("sequence")[:limit])
 
 
+def latest_visible_sequence(instance_id: int, agent_id: int | None) -> int:
+    events = EngineEvent.objects.filter(instance_id=instance_id)
+    if agent_id is not None:
+        events = events.filter(agent_id=agent_id)
+    return events.order_by("-sequence").values_list("sequence", flat=True).first() or 0
+
+
+async def watch_database(check: Callable[[], Awaitable[None]], seconds: float = WATCH_SECONDS) -> None:
+    """Run ``check`` every ``seconds``: it delivers what was committed where the relay
+    could not reach this socket (another process on the embedded layer, a lost message)."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await check()
+        except Exception:
+            logger.exception("Database watcher failed; trying again")
+
+
 def envelope(event: EngineEvent) -> dict[str, Any]:
     """What a page receives: the Amazon-shaped record plus the attributes of its contacts,
     which a screen-pop needs before the agent accepts and Amazon's records leave out."""
@@ -75,9 +99,9 @@ def envelope(event: EngineEvent) -> dict[str, Any]:
 
 def publish_event(event: EngineEvent) -> None:
     """Poke the subscribers that may see ``event`` (call after commit)."""
+    if not reaches_channel_layer():
+        return  # the subscribers' watchers read it from the database
     layer = get_channel_layer()
-    if layer is None:
-        return
     message = {"type": "events.poke", "seq": event.sequence}
     async_to_sync(layer.group_send)(instance_group(event.instance_id), message)
     if event.agent_id is not None:

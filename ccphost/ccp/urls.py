@@ -10,4 +10,5 @@ urlpatterns = [
     path("<slug:alias>/login/", views.InstanceLoginView.as_view(), name="login"),
     path("<slug:alias>/login/done/", views.signed_in, name="signed_in"),
     path("<slug:alias>/events-token/", views.events_token, name="events_token"),
+    path("<slug:alias>/supervisor/", views.supervisor_page, name="supervisor"),
 ]

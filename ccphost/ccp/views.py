@@ -4,6 +4,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, render
@@ -11,7 +12,7 @@ from django.templatetags.static import static
 from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_exempt
 
-from ccphost.ccp.event_stream import TOKEN_MAX_AGE_SECONDS, make_events_token
+from ccphost.ccp.event_stream import SUPERVISE_PERMISSION, TOKEN_MAX_AGE_SECONDS, make_events_token
 from ccphost.ccp.pages import init_ccp_options, ringtone_url, url_origin
 from ccphost.engine.models import Agent
 from ccphost.instances.models import Instance
@@ -69,6 +70,14 @@ def events_token(request: HttpRequest, alias: str) -> JsonResponse:
     return JsonResponse(
         {"token": make_events_token(agent), "expiresIn": TOKEN_MAX_AGE_SECONDS, "path": f"/ws/events/{alias}/"}
     )
+
+
+@permission_required(SUPERVISE_PERMISSION, raise_exception=True)
+def supervisor_page(request: HttpRequest, alias: str) -> HttpResponse:
+    """Live agents and queues of the instance, for staff allowed to supervise it."""
+    instance = get_object_or_404(Instance, alias=alias)
+    config = {"socketPath": f"/ws/supervisor/{alias}/"}
+    return render(request, "ccp/supervisor.html", {"instance": instance, "config": config})
 
 
 class InstanceLoginView(auth_views.LoginView):
