@@ -32,6 +32,7 @@ def ccp_page(request: HttpRequest, alias: str) -> HttpResponse:
         "signedIn": request.user.is_authenticated,
         "username": request.user.get_username() if request.user.is_authenticated else "",
         "logoutUrl": reverse("logout"),
+        "eventsTokenUrl": reverse("ccp:events_token", args=[alias]),
         "csrfToken": get_token(request),
         "defaultRingtoneUrl": static("ccphost/sounds/ring.wav"),
         "loginUrl": reverse("ccp:login", args=[alias]),

@@ -125,6 +125,18 @@ function start() {
     parent.post("master_response", { masterId: ackId, isMaster: true, topic: request.topic });
   });
   parent.on("terminate", () => socket.close());
+  // ccphost's addition to the protocol: a token for the page's own event subscription
+  // (connect.ccphost.subscribe), fetched with this frame's session.
+  parent.on("ccphost::events_token_request", async () => {
+    const response = await fetch(config.eventsTokenUrl, { credentials: "same-origin" });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      parent.post("ccphost::events_token", { error: body.error || `HTTP ${response.status}` });
+      return;
+    }
+    const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+    parent.post("ccphost::events_token", { ...body, url: `${scheme}//${window.location.host}${body.path}` });
+  });
 
   document.getElementById("sign-out").addEventListener("click", () => signOut(socket));
   document.getElementById("sign-out").hidden = false;
