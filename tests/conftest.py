@@ -15,6 +15,9 @@ if "CCPHOST_VAR_DIR" not in os.environ:
 import pytest
 from django.core.cache import cache
 
+# Browser fixtures (ccphost served over ASGI, Chromium) for any test directory.
+pytest_plugins = ["tests.browser.fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> None:

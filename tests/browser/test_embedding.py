@@ -5,7 +5,7 @@ import pytest
 
 from ccphost.instances.models import Instance
 from ccphost.instances.services import Actor, approve_origins, revoke_origins
-from tests.browser.conftest import session_cookie
+from tests.browser.fixtures import session_cookie
 
 pytestmark = pytest.mark.browser
 

@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 from ccphost.engine import network, seed, services
 from ccphost.engine.models import AgentState, Queue
 from ccphost.instances.models import Instance
-from tests.browser.conftest import session_cookie
+from tests.browser.fixtures import session_cookie
 
 pytestmark = pytest.mark.browser
 

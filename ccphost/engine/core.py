@@ -1,0 +1,105 @@
+"""The frame of every engine change: one transaction holding the instance's engine lock,
+the agents it touched, and what happens at commit (state refresh, routing, versions, pushes)."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from ccphost.engine.models import Agent, InstanceSettings, Timer
+from ccphost.instances.models import Instance
+
+
+class EngineError(Exception):
+    """A refused request: nothing was changed. `type` follows Amazon Connect's error names."""
+
+    def __init__(self, type_: str, message: str, status_code: int = 400) -> None:
+        super().__init__(message)
+        self.type = type_
+        self.message = message
+        self.status_code = status_code
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "message": self.message, "statusCode": self.status_code}
+
+
+def invalid_state(message: str) -> EngineError:
+    return EngineError("InvalidStateException", message, 409)
+
+
+def not_found(message: str) -> EngineError:
+    return EngineError("ResourceNotFoundException", message, 404)
+
+
+def invalid_parameter(message: str) -> EngineError:
+    return EngineError("InvalidParameterException", message, 400)
+
+
+def engine_settings(instance: Instance) -> InstanceSettings:
+    settings, _ = InstanceSettings.objects.get_or_create(instance=instance)
+    return settings
+
+
+@dataclass
+class Changes:
+    """What one engine transaction changed; `flush` settles it before commit."""
+
+    settings: InstanceSettings
+    now: datetime
+    agents: dict[int, Agent] = field(default_factory=dict)
+
+    @property
+    def instance(self) -> Instance:
+        return self.settings.instance
+
+    def agent(self, pk: int) -> Agent:
+        """The one locked copy of an agent row in this transaction."""
+        if pk not in self.agents:
+            self.agents[pk] = (
+                Agent.objects.select_for_update(of=("self",))
+                .select_related("user", "status", "next_status", "routing_profile", "instance")
+                .get(pk=pk)
+            )
+        return self.agents[pk]
+
+    def agent_changed(self, agent: Agent) -> Agent:
+        return self.agent(agent.pk)
+
+    def schedule(self, kind: str, seconds: float, **targets: Any) -> Timer:
+        return Timer.objects.create(
+            instance=self.instance, kind=kind, due_at=self.now + timedelta(seconds=seconds), **targets
+        )
+
+
+@contextmanager
+def engine_transaction(instance: Instance, now: datetime | None = None) -> Iterator[Changes]:
+    """Lock the instance's engine, yield the change set, settle it and push snapshots on commit."""
+    engine_settings(instance)  # outside the lock: get_or_create may insert
+    with transaction.atomic():
+        settings = (
+            InstanceSettings.objects.select_for_update(of=("self",)).select_related("instance").get(instance=instance)
+        )
+        changes = Changes(settings=settings, now=now or timezone.now())
+        yield changes
+        settle(changes)
+
+
+def settle(changes: Changes) -> None:
+    from ccphost.engine import events, routing, snapshots
+
+    for agent in list(changes.agents.values()):
+        routing.refresh_agent_state(changes, agent)
+        agent.save()  # routing reads who is idle from the database
+    routing.route_waiting_contacts(changes)
+    for agent in list(changes.agents.values()):
+        routing.refresh_agent_state(changes, agent)
+    for agent in changes.agents.values():
+        events.record_agent_change(changes, agent)
+        agent.snapshot_version += 1
+        agent.save()
+        transaction.on_commit(partial(snapshots.push_agent_snapshot, agent.pk))

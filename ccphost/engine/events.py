@@ -1,0 +1,143 @@
+"""The event log: agent events shaped like Amazon Connect agent event streams and contact
+events shaped like Amazon Connect contact events, numbered per instance."""
+
+import uuid
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from django.db import transaction
+
+from ccphost.engine.core import Changes
+from ccphost.engine.models import Agent, Connection, Contact, EngineEvent
+from ccphost.engine.signals import event_committed
+
+ACCOUNT_ID = "000000000000"
+AGENT_EVENT_VERSION = "2017-10-01"
+
+
+def iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def record_event(
+    changes: Changes, stream: str, event_type: str, payload: dict[str, Any], **targets: Any
+) -> EngineEvent:
+    changes.settings.last_event_sequence += 1
+    changes.settings.save(update_fields=["last_event_sequence"])
+    event = EngineEvent.objects.create(
+        instance=changes.instance,
+        sequence=changes.settings.last_event_sequence,
+        stream=stream,
+        event_type=event_type,
+        event_id=payload.get("EventId") or uuid.uuid4(),
+        payload=payload,
+        created_at=changes.now,
+        **targets,
+    )
+    # robust: a listener failing after commit must not turn a committed change into an error.
+    transaction.on_commit(partial(event_committed.send, sender=EngineEvent, event=event), robust=True)
+    return event
+
+
+def agent_contacts_for_event(agent: Agent) -> list[dict[str, Any]]:
+    records = []
+    connections = agent.connections.filter(cleared_at__isnull=True).select_related("contact__queue")
+    for connection in connections:
+        contact = connection.contact
+        records.append(
+            {
+                "Channel": "VOICE",
+                "ContactId": str(contact.contact_id),
+                "InitialContactId": str(contact.initial_contact_uuid),
+                "InitiationMethod": contact.initiation_method.upper(),
+                "State": agent_view_state(contact, connection).upper(),
+                "StateStartTimestamp": iso(max(contact.state_since, connection.state_since)),
+                "ConnectedToAgentTimestamp": iso(contact.connected_to_agent_at),
+                "QueueTimestamp": iso(contact.queue_timestamp),
+                "Queue": {"ARN": contact.queue.arn, "Name": contact.queue.name} if contact.queue else None,
+            }
+        )
+    return records
+
+
+def agent_view_state(contact: Contact, agent_connection: Connection) -> str:
+    """The contact's state as this agent sees it: ended once the agent's leg is gone."""
+    if agent_connection.state == Connection.State.DISCONNECTED:
+        return "missed" if agent_connection.missed else "ended"
+    return contact.state
+
+
+def agent_event_snapshot(agent: Agent) -> dict[str, Any]:
+    profile = agent.routing_profile
+    return {
+        "AgentStatus": {"ARN": agent.status.arn, "Name": agent.status.name, "StartTimestamp": iso(agent.status_since)},
+        "State": {"Type": agent.state_type, "Name": agent.state_name, "StartTimestamp": iso(agent.state_since)},
+        "NextAgentStatus": {"ARN": agent.next_status.arn, "Name": agent.next_status.name}
+        if agent.next_status
+        else None,
+        "Configuration": {
+            "AgentHierarchyGroups": None,
+            "FirstName": agent.user.first_name,
+            "LastName": agent.user.last_name,
+            "Username": agent.user.get_username(),
+            "RoutingProfile": {
+                "ARN": profile.arn,
+                "Name": profile.name,
+                "DefaultOutboundQueue": {"ARN": profile.default_outbound_queue.arn},
+                "InboundQueues": [{"ARN": q.arn, "Name": q.name} for q in profile.queues.all()],
+            },
+        },
+        "Contacts": agent_contacts_for_event(agent),
+    }
+
+
+def record_agent_event(changes: Changes, agent: Agent, event_type: str) -> EngineEvent:
+    current = agent_event_snapshot(agent)
+    event_id = str(uuid.uuid4())
+    payload = {
+        "AWSAccountId": ACCOUNT_ID,
+        "AgentARN": agent.arn,
+        "CurrentAgentSnapshot": current,
+        "PreviousAgentSnapshot": agent.last_event_snapshot,
+        "EventId": event_id,
+        "EventTimestamp": iso(changes.now),
+        "EventType": event_type,
+        "InstanceARN": changes.instance.arn_prefix,
+        "Version": AGENT_EVENT_VERSION,
+    }
+    agent.last_event_snapshot = current
+    return record_event(changes, EngineEvent.Stream.AGENT, event_type, payload, agent=agent)
+
+
+def record_agent_change(changes: Changes, agent: Agent) -> None:
+    """A STATE_CHANGE event whenever what the agent event stream shows has changed."""
+    if agent_event_snapshot(agent) != agent.last_event_snapshot:
+        record_agent_event(changes, agent, "STATE_CHANGE")
+
+
+def record_contact_event(changes: Changes, contact: Contact, event_type: str, **detail: Any) -> EngineEvent:
+    agent = contact.agent
+    payload: dict[str, Any] = {
+        "AWSAccountId": ACCOUNT_ID,
+        "ContactId": str(contact.contact_id),
+        "InitialContactId": str(contact.initial_contact_uuid),
+        "PreviousContactId": str(contact.previous_contact.contact_id) if contact.previous_contact else None,
+        "Channel": "VOICE",
+        "InitiationMethod": contact.initiation_method.upper(),
+        "InstanceArn": changes.instance.arn_prefix,
+        "EventType": event_type,
+        "EventTimestamp": iso(changes.now),
+        "InitiationTimestamp": iso(contact.created_at),
+        "QueueInfo": {"QueueArn": contact.queue.arn, "EnqueueTimestamp": iso(contact.queue_timestamp)}
+        if contact.queue
+        else None,
+        "AgentInfo": {"AgentArn": agent.arn, "ConnectedToAgentTimestamp": iso(contact.connected_to_agent_at)}
+        if agent
+        else None,
+        "DisconnectTimestamp": iso(contact.ended_at),
+        **detail,
+    }
+    return record_event(changes, EngineEvent.Stream.CONTACT, event_type, payload, contact=contact, agent=agent)

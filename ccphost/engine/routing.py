@@ -1,0 +1,82 @@
+"""Routing: waiting contacts go to the longest-idle Available agent with a free voice slot
+whose routing profile serves their queue, highest queue priority first, oldest first.
+
+It runs inside the instance's engine lock, so two agents never get the same contact."""
+
+from ccphost.engine.core import Changes
+from ccphost.engine.lifecycle import offer_contact
+from ccphost.engine.models import Agent, AgentState, Connection, Contact
+
+
+def open_legs(agent: Agent) -> list[Connection]:
+    """The agent's contacts still in their CCP (ringing, talking, or in after-call work)."""
+    return list(agent.connections.filter(cleared_at__isnull=True).select_related("contact"))
+
+
+def displayed_state(agent: Agent, legs: list[Connection]) -> tuple[str, str]:
+    if agent.error_state:
+        return "error", agent.error_state
+    if not legs:
+        return agent.status.type, agent.status.name
+    live = [leg for leg in legs if leg.state in Connection.LIVE_STATES]
+    if not live:
+        return "system", "AfterCallWork"
+    leg = live[0]
+    if leg.state == Connection.State.CONNECTING:
+        return "system", "PendingBusy"
+    contact = leg.contact
+    if contact.state == Contact.State.CONNECTING:
+        return "system", "CallingCustomer"
+    return "system", "Busy"
+
+
+def refresh_agent_state(changes: Changes, agent: Agent) -> None:
+    """Recompute what the agent's CCP shows, apply a pending next state once the agent's
+    contacts are cleared, and keep `idle_since` for longest-idle routing."""
+    legs = open_legs(agent)
+    if not legs and agent.next_status_id is not None and not agent.error_state:
+        agent.status = agent.next_status  # type: ignore[assignment]
+        agent.status_since = changes.now
+        agent.next_status = None
+    state_type, state_name = displayed_state(agent, legs)
+    if (state_type, state_name) != (agent.state_type, agent.state_name):
+        agent.state_type, agent.state_name, agent.state_since = state_type, state_name, changes.now
+    # One voice contact at a time (Amazon Connect's VOICE concurrency is 1), after-call work included.
+    free = state_type == AgentState.Type.ROUTABLE and not legs
+    if free and agent.idle_since is None:
+        agent.idle_since = changes.now
+    elif not free:
+        agent.idle_since = None
+
+
+def route_waiting_contacts(changes: Changes) -> None:
+    waiting = list(
+        Contact.objects.select_for_update()
+        .filter(instance=changes.instance, waiting_since__isnull=False, state=Contact.State.INIT)
+        .order_by("waiting_since", "pk")
+    )
+    if not waiting:
+        return
+    candidates = Agent.objects.filter(
+        instance=changes.instance, state_type=AgentState.Type.ROUTABLE, idle_since__isnull=False
+    ).order_by("idle_since", "pk")
+    for agent_pk in list(candidates.values_list("pk", flat=True)):
+        agent = changes.agent(agent_pk)
+        if agent.idle_since is None or agent.state_type != AgentState.Type.ROUTABLE or open_legs(agent):
+            continue
+        contact = best_contact_for(agent, waiting)
+        if contact is not None:
+            waiting.remove(contact)
+            offer_contact(changes, contact, agent)
+        if not waiting:
+            return
+
+
+def best_contact_for(agent: Agent, waiting: list[Contact]) -> Contact | None:
+    priorities = dict(agent.routing_profile.queue_entries.values_list("queue_id", "priority"))
+    eligible = [
+        c for c in waiting if c.queue_id is not None and c.queue_id in priorities and agent.pk not in c.refused_by
+    ]
+    if not eligible:
+        return None
+    return min(eligible, key=lambda c: (priorities[c.queue_id or 0], c.waiting_since, c.pk))

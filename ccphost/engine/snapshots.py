@@ -1,0 +1,194 @@
+"""The agent's snapshot and configuration in the shape of Amazon's CCP (ccp-wire-protocol.md),
+and the socket frame that carries them. Timestamps are ISO-8601 strings in keys ending in
+Timestamp/timestamp/timeStamp; the CCP page revives them into Date objects."""
+
+import asyncio
+import logging
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.utils import timezone
+
+from ccphost.engine.events import agent_view_state, iso
+from ccphost.engine.models import Agent, AgentState, Connection, Contact, Queue, RoutingProfile
+
+logger = logging.getLogger(__name__)
+
+CONTACT_FEATURES = {
+    "attachmentsEnabled": False,
+    "messagingMarkdownEnabled": False,
+    "multiPartyConferenceEnabled": False,
+    "multiPartyChatEnabled": False,
+}
+
+
+def queue_ref(queue: Queue | None) -> dict[str, Any] | None:
+    if queue is None:
+        return None
+    return {"queueARN": queue.arn, "queueId": queue.arn, "name": queue.name}
+
+
+def state_ref(state: AgentState) -> dict[str, Any]:
+    return {"agentStateARN": state.arn, "type": state.type, "name": state.name}
+
+
+def endpoint_of(connection: Connection) -> dict[str, Any]:
+    if connection.type == Connection.Type.AGENT and connection.agent is not None:
+        agent = connection.agent
+        return {
+            "type": "agent",
+            "endpointARN": agent.arn,
+            "endpointId": agent.arn,
+            "phoneNumber": None,
+            "agentLogin": agent.user.get_username(),
+            "name": connection.endpoint_name,
+            "queue": None,
+        }
+    return {
+        "type": connection.endpoint_type,
+        "endpointARN": None,
+        "endpointId": None,
+        "phoneNumber": connection.phone_number,
+        "agentLogin": None,
+        "name": connection.endpoint_name or connection.phone_number,
+        "queue": connection.queue.arn if connection.queue else None,
+    }
+
+
+def connection_snapshot(connection: Connection) -> dict[str, Any]:
+    media = None
+    if connection.type == Connection.Type.AGENT and connection.agent is not None:
+        agent = connection.agent
+        if agent.softphone_enabled:
+            media = {"callType": "audio_only", "autoAccept": agent.softphone_auto_accept}
+    return {
+        "connectionId": str(connection.connection_id),
+        "type": connection.type,
+        "initial": connection.initial,
+        "state": {"type": connection.state, "timestamp": iso(connection.state_since)},
+        "mute": connection.mute,
+        "forcedMute": False,
+        "endpoint": endpoint_of(connection),
+        "softphoneMediaInfo": media,
+        "monitoringInfo": None,
+    }
+
+
+def contact_snapshot(contact: Contact, own_leg: Connection) -> dict[str, Any]:
+    # The agent sees its own leg and the customer's and third parties', never other agents'.
+    legs = [
+        leg
+        for leg in contact.connections.select_related("agent__user", "queue")
+        if leg.pk == own_leg.pk or leg.type != Connection.Type.AGENT
+    ]
+    return {
+        "contactId": str(contact.contact_id),
+        "initialContactId": str(contact.initial_contact_uuid),
+        "type": contact.type,
+        "state": {
+            "type": agent_view_state(contact, own_leg),
+            "timestamp": iso(max(contact.state_since, own_leg.state_since)),
+        },
+        "queue": queue_ref(contact.queue),
+        "queueTimestamp": iso(contact.queue_timestamp),
+        "attributes": {key: {"name": key, "value": str(value)} for key, value in contact.attributes.items()},
+        "initiationMethod": contact.initiation_method,
+        "contactFeatures": dict(CONTACT_FEATURES),
+        "connections": [connection_snapshot(leg) for leg in legs],
+        "name": None,
+        "description": None,
+        "references": {},
+    }
+
+
+def agent_snapshot(agent: Agent) -> dict[str, Any]:
+    system = agent.state_type in ("system", "error")
+    own_legs = agent.connections.filter(cleared_at__isnull=True).select_related(
+        "contact__queue", "contact__initial_contact"
+    )
+    return {
+        "state": {
+            "agentStateARN": None if system else agent.status.arn,
+            "type": agent.state_type,
+            "name": agent.state_name,
+            "startTimestamp": iso(agent.state_since),
+        },
+        "nextState": state_ref(agent.next_status) if agent.next_status else None,
+        "agentAvailabilityState": {"state": agent.status.name, "timeStamp": iso(agent.status_since)},
+        "contacts": [contact_snapshot(leg.contact, leg) for leg in own_legs],
+        "snapshotTimestamp": iso(timezone.now()),
+    }
+
+
+def routing_profile_configuration(profile: RoutingProfile) -> dict[str, Any]:
+    return {
+        "name": profile.name,
+        "routingProfileARN": profile.arn,
+        "routingProfileId": profile.arn,
+        "channelConcurrencyMap": {
+            "VOICE": profile.voice_concurrency,
+            "CHAT": profile.chat_concurrency,
+            "TASK": profile.task_concurrency,
+        },
+        "defaultOutboundQueue": queue_ref(profile.default_outbound_queue),
+        "queues": [queue_ref(entry.queue) for entry in profile.queue_entries.select_related("queue")],
+    }
+
+
+def agent_configuration(agent: Agent) -> dict[str, Any]:
+    user = agent.user
+    states = AgentState.objects.filter(instance=agent.instance, enabled=True).select_related("instance")
+    return {
+        "name": user.get_full_name() or user.get_username(),
+        "username": user.get_username(),
+        "agentARN": agent.arn,
+        "softphoneEnabled": agent.softphone_enabled,
+        "softphoneAutoAccept": agent.softphone_auto_accept,
+        "extension": agent.extension,
+        "agentPreferences": {"LANGUAGE": agent.language},
+        "permissions": list(agent.permissions),
+        "dialableCountries": list(agent.dialable_countries),
+        "agentStates": [state_ref(state) for state in states],
+        "routingProfile": routing_profile_configuration(agent.routing_profile),
+    }
+
+
+def load_agent(pk: int) -> Agent:
+    return Agent.objects.select_related(
+        "user", "instance", "status__instance", "next_status__instance", "routing_profile__default_outbound_queue"
+    ).get(pk=pk)
+
+
+def snapshot_frame(agent_pk: int) -> dict[str, Any]:
+    agent = load_agent(agent_pk)
+    return {
+        "type": "snapshot",
+        "version": agent.snapshot_version,
+        "snapshot": agent_snapshot(agent),
+        "configuration": agent_configuration(agent),
+    }
+
+
+def running_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def push_agent_snapshot(agent_pk: int) -> None:
+    """Send the agent's latest full snapshot to every socket of that agent (group agent.<pk>)."""
+    try:
+        frame = snapshot_frame(agent_pk)
+    except Agent.DoesNotExist:
+        return
+    layer = get_channel_layer()
+    if layer is None or running_event_loop():
+        return  # no way to wait here: the CCP sockets' version watcher delivers it
+    try:
+        async_to_sync(layer.group_send)(f"agent.{agent_pk}", {"type": "ccp.snapshot", "frame": frame})
+    except Exception:
+        # A lost push is harmless: snapshots are full and versioned, and sockets resync.
+        logger.exception("Could not push the snapshot of agent %s", agent_pk)

@@ -1,0 +1,57 @@
+"""CCP sockets of an agent, known to every process: LOGIN and LOGOUT events, and the
+MultipleCcpWindows error when the agent's CCP is open in two sessions (two browsers).
+
+A socket row whose process died without closing it goes stale: heartbeats (every 20 s from
+the CCP page) keep live rows fresh, and rows unseen for STALE_AFTER are ignored and purged."""
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from ccphost.engine.core import engine_transaction
+from ccphost.engine.events import record_agent_event
+from ccphost.engine.models import Agent, CcpSocket
+
+MULTIPLE_WINDOWS = "MultipleCcpWindows"
+STALE_AFTER = timedelta(minutes=3)
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+def open_ccp_socket(agent: Agent, channel_name: str, session_key: str) -> None:
+    with engine_transaction(agent.instance) as changes:
+        agent = changes.agent(agent.pk)
+        CcpSocket.objects.filter(agent=agent, last_seen__lt=changes.now - STALE_AFTER).delete()
+        sockets = CcpSocket.objects.filter(agent=agent)
+        first = not sockets.exists()
+        CcpSocket.objects.update_or_create(
+            channel_name=channel_name, defaults={"agent": agent, "session_key": session_key, "last_seen": changes.now}
+        )
+        if first:
+            record_agent_event(changes, agent, "LOGIN")
+        elif sockets.exclude(session_key=session_key).exists():
+            agent.error_state = MULTIPLE_WINDOWS
+
+
+def close_ccp_socket(channel_name: str) -> None:
+    socket = CcpSocket.objects.select_related("agent__instance").filter(channel_name=channel_name).first()
+    if socket is None:
+        return
+    with engine_transaction(socket.agent.instance) as changes:
+        agent = changes.agent(socket.agent_id)
+        CcpSocket.objects.filter(channel_name=channel_name).delete()
+        remaining = CcpSocket.objects.filter(agent=agent, last_seen__gte=changes.now - STALE_AFTER)
+        if not remaining.exists():
+            record_agent_event(changes, agent, "LOGOUT")
+        if agent.error_state == MULTIPLE_WINDOWS and remaining.values("session_key").distinct().count() <= 1:
+            agent.error_state = ""
+
+
+def ccp_socket_alive(channel_name: str) -> None:
+    """A heartbeat: keep the socket's row fresh (written at most once a minute)."""
+    now = timezone.now()
+    CcpSocket.objects.filter(channel_name=channel_name, last_seen__lt=now - TOUCH_EVERY).update(last_seen=now)
+
+
+def record_heartbeat(agent: Agent) -> None:
+    with engine_transaction(agent.instance) as changes:
+        record_agent_event(changes, changes.agent(agent.pk), "HEART_BEAT")

@@ -1,0 +1,76 @@
+"""The event log: Amazon Connect agent and contact event shapes, per-instance sequence."""
+
+import pytest
+
+from ccphost.engine import seed, services, sockets
+from ccphost.engine.models import EngineEvent
+from ccphost.instances.models import Instance
+from tests.engine.conftest import call, state
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_call_leaves_contact_events_in_order(center, ada, basic_queue):
+    contact = call(center, basic_queue)
+    services.accept_contact(ada, str(contact.contact_id))
+    services.destroy_contact(ada, str(contact.contact_id))
+    types = list(EngineEvent.objects.filter(contact=contact, stream="contact").values_list("event_type", flat=True))
+    assert types == ["INITIATED", "QUEUED", "CONNECTED_TO_AGENT", "DISCONNECTED"]
+    record = EngineEvent.objects.get(contact=contact, event_type="DISCONNECTED").payload
+    assert record["ContactId"] == str(contact.contact_id)
+    assert record["InitialContactId"] == str(contact.contact_id)
+    assert record["Channel"] == "VOICE" and record["InitiationMethod"] == "INBOUND"
+    assert record["InstanceArn"] == center.arn_prefix
+    assert record["QueueInfo"]["QueueArn"] == basic_queue.arn
+    assert record["AgentInfo"]["AgentArn"] == ada.arn
+    assert record["DisconnectTimestamp"].endswith("Z")
+
+
+def test_agent_events_have_amazons_shape(center, ada):
+    services.put_agent_state(ada, state(center, "Break"))
+    event = EngineEvent.objects.filter(agent=ada, stream="agent").last()
+    record = event.payload
+    assert record["EventType"] == "STATE_CHANGE"
+    assert record["Version"] == "2017-10-01"
+    assert record["AgentARN"] == ada.arn and record["InstanceARN"] == center.arn_prefix
+    assert record["EventId"] == str(event.event_id)
+    assert record["CurrentAgentSnapshot"]["AgentStatus"]["Name"] == "Break"
+    assert record["PreviousAgentSnapshot"]["AgentStatus"]["Name"] == "Available"
+    configuration = record["CurrentAgentSnapshot"]["Configuration"]
+    assert configuration["Username"] == "ada"
+    assert configuration["RoutingProfile"]["InboundQueues"][0]["Name"] == "BasicQueue"
+
+
+def test_login_and_logout_with_the_first_and_last_socket(center, ada):
+    sockets.open_ccp_socket(ada, "chan-1", "session-1")
+    sockets.open_ccp_socket(ada, "chan-2", "session-1")
+    sockets.close_ccp_socket("chan-1")
+    sockets.close_ccp_socket("chan-2")
+    sockets.record_heartbeat(ada)
+    types = list(EngineEvent.objects.filter(agent=ada, stream="agent").values_list("event_type", flat=True))
+    assert types.count("LOGIN") == 1 and types.count("LOGOUT") == 1
+    assert types.index("LOGIN") < types.index("LOGOUT")
+    assert types[-1] == "HEART_BEAT"
+
+
+def test_stale_sockets_of_a_dead_process_do_not_count(center, ada):
+    from datetime import timedelta
+
+    from ccphost.engine.models import CcpSocket
+
+    sockets.open_ccp_socket(ada, "chan-dead", "session-old")
+    CcpSocket.objects.update(last_seen=CcpSocket.objects.get().last_seen - timedelta(minutes=10))
+    sockets.open_ccp_socket(ada, "chan-new", "session-new")
+    ada.refresh_from_db()
+    assert ada.state_name == "Available"  # not MultipleCcpWindows
+    assert list(CcpSocket.objects.values_list("channel_name", flat=True)) == ["chan-new"]
+
+
+def test_sequence_numbers_grow_per_instance(center, ada, basic_queue):
+    other = Instance.objects.create(alias="other", name="Other")
+    seed.seed_instance_defaults(other)
+    for _ in range(3):
+        call(center, basic_queue)
+    sequences = list(EngineEvent.objects.filter(instance=center).order_by("id").values_list("sequence", flat=True))
+    assert sequences == list(range(1, len(sequences) + 1))
+    assert not EngineEvent.objects.filter(instance=other).exists()
