@@ -1,6 +1,6 @@
 """Create the PostgreSQL database named in DATABASE_URL if it does not exist yet.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/ccphost python tools/ensure_database.py
+DATABASE_URL=postgres://postgres@127.0.0.1:5432/ccphost python tools/ensure_database.py
 """
 
 import os
