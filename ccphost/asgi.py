@@ -12,10 +12,14 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from ccphost.ccp.routing import websocket_urlpatterns  # noqa: E402
 from ccphost.ccp.websocket_origin import WebsocketOriginValidator  # noqa: E402
+from ccphost.engine.timers import TimerLoopMiddleware  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": WebsocketOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-    }
+# The engine's timer loop starts with the first request of any kind in each process.
+application = TimerLoopMiddleware(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": WebsocketOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        }
+    )
 )

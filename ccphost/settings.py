@@ -94,6 +94,8 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file test database, so tests with several threads or processes share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-ccphost.sqlite3")}
     # WAL and a busy timeout let the CCP socket and a management command write together.
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 20,
@@ -211,6 +213,9 @@ if env_bool("CCPHOST_BEHIND_PROXY", False):
 
 # Contact-center defaults (per instance values live on the Instance model).
 CCPHOST_MAX_ORIGINS_PER_INSTANCE = 100
+# Run the engine's timers (ring timeouts, callbacks, ...) in every ASGI process; exactly
+# once across processes. Off for a process that must not (then run `manage.py run_timers`).
+CCPHOST_TIMER_LOOP = env_bool("CCPHOST_TIMER_LOOP", True)
 
 LOGGING = {
     "version": 1,

@@ -1,17 +1,6 @@
 """Shared fixtures. Tests use the real database of the settings (SQLite by default,
 PostgreSQL when DATABASE_URL is set) and the real channel layer."""
 
-import atexit
-import os
-import shutil
-import tempfile
-
-# Each test run gets its own var/ (file cache, SQLite files, uploads) before settings load.
-if "CCPHOST_VAR_DIR" not in os.environ:
-    _var_dir = tempfile.mkdtemp(prefix="ccphost-test-")
-    os.environ["CCPHOST_VAR_DIR"] = _var_dir
-    atexit.register(shutil.rmtree, _var_dir, ignore_errors=True)
-
 import pytest
 from django.core.cache import cache
 

@@ -3,7 +3,6 @@ events shaped like Amazon Connect contact events, numbered per instance."""
 
 import uuid
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -37,8 +36,13 @@ def record_event(
         created_at=changes.now,
         **targets,
     )
-    # robust: a listener failing after commit must not turn a committed change into an error.
-    transaction.on_commit(partial(event_committed.send, sender=EngineEvent, event=event), robust=True)
+
+    def announce_committed_event() -> None:
+        event_committed.send(sender=EngineEvent, event=event)
+
+    # robust: a listener failing after commit must not turn a committed change into an
+    # error. A named function, not a partial: Django logs a failure by its __qualname__.
+    transaction.on_commit(announce_committed_event, robust=True)
     return event
 
 

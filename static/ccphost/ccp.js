@@ -40,6 +40,7 @@ function start() {
   });
   let configuration = null;
   let micRequested = false;
+  let endpointsLoaded = false;
   let lostConnection = false;
 
   const setMuted = (muted) => {
@@ -50,6 +51,18 @@ function start() {
     api: (method, params) => socket.request(method, params),
     onMute: setMuted,
   });
+
+  /** The agent's quick connects, for transfer and conference. */
+  function loadQuickConnects() {
+    const queues = ((configuration && configuration.routingProfile) || {}).queues || [];
+    const queueARNs = queues.map((q) => q.queueARN).filter(Boolean);
+    socket.request("getEndpoints", { queueARNs, nextToken: null, maxResults: 100 }).then(
+      (data) => view.setEndpoints((data && data.endpoints) || []),
+      () => {
+        endpointsLoaded = false; // try again with the next snapshot
+      },
+    );
+  }
 
   function requestMicrophone() {
     if (micRequested || !configuration || !configuration.softphoneEnabled) return;
@@ -80,6 +93,10 @@ function start() {
     parent.post("agent::update", { snapshot, configuration });
     ringtone.update((snapshot.contacts || []).some(isRinging));
     requestMicrophone();
+    if (!endpointsLoaded) {
+      endpointsLoaded = true;
+      loadQuickConnects();
+    }
   });
   socket.addEventListener("auth_fail", () => {
     setStatus("Not signed in");
