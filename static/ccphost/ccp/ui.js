@@ -258,7 +258,7 @@ export class CcpView {
 
   renderKeypad(contact, initial) {
     if (!initial) return null;
-    const input = h("input", { id: "digits", "aria-label": "Digits to send", inputmode: "tel", size: 6, dataset: { key: "digits" } });
+    const input = h("input", { id: "digits", "aria-label": "Digits to send", placeholder: "Digits", inputmode: "tel", size: 6, dataset: { key: "digits" } });
     const send = (e) => {
       e.preventDefault();
       if (!input.value) return;
