@@ -13,13 +13,17 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from ccphost.ccp.routing import websocket_urlpatterns  # noqa: E402
 from ccphost.ccp.websocket_origin import WebsocketOriginValidator  # noqa: E402
 from ccphost.engine.timers import TimerLoopMiddleware  # noqa: E402
+from integrations.streams.loop import StreamForwarderMiddleware  # noqa: E402
 
-# The engine's timer loop starts with the first request of any kind in each process.
-application = TimerLoopMiddleware(
-    ProtocolTypeRouter(
-        {
-            "http": django_asgi_app,
-            "websocket": WebsocketOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-        }
+# The engine's timer loop and the Kinesis forwarder start with the first request of any
+# kind in each process.
+application = StreamForwarderMiddleware(
+    TimerLoopMiddleware(
+        ProtocolTypeRouter(
+            {
+                "http": django_asgi_app,
+                "websocket": WebsocketOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+            }
+        )
     )
 )

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "ccphost.engine",
     "ccphost.accounts",
     "ccphost.ccp",
+    "integrations.streams",
 ]
 
 MIDDLEWARE = [

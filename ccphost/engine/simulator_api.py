@@ -182,12 +182,19 @@ def run_timers(request: HttpRequest, instance: Instance) -> JsonResponse:
 
 @simulator_view("GET")
 def event_log(request: HttpRequest, instance: Instance) -> JsonResponse:
+    """Cursor-paged event records: ``?after=<sequence>&limit=<n>&stream=agent|contact``;
+    the answer's ``nextAfter`` is the cursor of the next page."""
     after, limit = request.GET.get("after", "0"), request.GET.get("limit", "100")
+    stream = request.GET.get("stream", "")
     if not after.isdigit() or not limit.isdigit() or not 1 <= int(limit) <= MAX_EVENTS_PAGE:
         raise invalid_parameter(f"after: a sequence number; limit: 1 to {MAX_EVENTS_PAGE}.")
+    if stream not in ("", *EngineEvent.Stream.values):
+        raise invalid_parameter("stream: agent or contact.")
     rows = EngineEvent.objects.filter(instance=instance, sequence__gt=int(after)).order_by("sequence")
+    if stream:
+        rows = rows.filter(stream=stream)
     events = [
         {"sequence": e.sequence, "stream": e.stream, "eventType": e.event_type, "record": e.payload}
         for e in rows[: int(limit)]
     ]
-    return JsonResponse({"events": events})
+    return JsonResponse({"events": events, "nextAfter": events[-1]["sequence"] if events else int(after)})

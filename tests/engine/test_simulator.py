@@ -71,6 +71,20 @@ def test_event_log_pages_by_sequence(client, center, ada, token):
     assert [e["sequence"] for e in later] == [sequences[-1]]
 
 
+def test_event_log_cursor_walks_one_stream_page_by_page(client, center, ada, token):
+    post(client, "/calls", {"queue": "BasicQueue", "from": "+15555550123"}, token)
+    seen, after = [], 0
+    while True:
+        page = get(client, f"/events?after={after}&limit=2&stream=contact", token).json()
+        if not page["events"]:
+            assert page["nextAfter"] == after
+            break
+        seen += page["events"]
+        after = page["nextAfter"]
+    assert seen and {e["stream"] for e in seen} == {"contact"}
+    assert get(client, "/events?stream=bogus", token).status_code == 400
+
+
 def test_timers_run_on_request(client, center, token):
     assert post(client, "/timers/run", token=token).json() == {"fired": 0}
 

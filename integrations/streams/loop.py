@@ -1,0 +1,41 @@
+"""Forward event records to Kinesis from each ASGI process, once a second."""
+
+import asyncio
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+
+from integrations.streams.forwarder import forward_all
+
+logger = logging.getLogger(__name__)
+TICK_SECONDS = 1.0
+_task: "asyncio.Task[None] | None" = None
+
+
+async def forward_loop() -> None:
+    while True:
+        try:
+            await database_sync_to_async(forward_all)()
+        except Exception:
+            logger.exception("Forwarding events to Kinesis failed; trying again")
+        await asyncio.sleep(TICK_SECONDS)
+
+
+def start_forwarder() -> None:
+    global _task
+    loop = asyncio.get_running_loop()
+    if _task is None or _task.done() or _task.get_loop() is not loop:
+        _task = loop.create_task(forward_loop())
+
+
+class StreamForwarderMiddleware:
+    """ASGI middleware starting the forwarder with the first request of the process."""
+
+    def __init__(self, application: Any) -> None:
+        self.application = application
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        if scope["type"] in ("http", "websocket"):
+            start_forwarder()
+        return await self.application(scope, receive, send)
