@@ -23,6 +23,36 @@ function showSignIn() {
   link.id = "sign-in";
   if (parent.framed) link.target = "_blank";
   body.replaceChildren(link);
+  if (parent.framed) offerStorageAccess();
+}
+
+/**
+ * A browser that blocks third-party cookies hides the agent's session from this frame even
+ * after signing in through the popup. Tell the agent, and let one click grant access
+ * (the Storage Access API needs a click inside the frame).
+ */
+async function offerStorageAccess() {
+  if (!document.hasStorageAccess || (await document.hasStorageAccess())) return;
+  const note = document.createElement("p");
+  note.id = "storage-access-note";
+  note.textContent =
+    "Your browser keeps ccphost's sign-in from this page. Sign in, then click Allow; " +
+    "or allow third-party cookies for this site in your browser settings.";
+  const allow = document.createElement("button");
+  allow.type = "button";
+  allow.id = "storage-access";
+  allow.textContent = "Allow ccphost here";
+  allow.addEventListener("click", async () => {
+    try {
+      await document.requestStorageAccess();
+      window.location.reload();
+    } catch {
+      note.textContent =
+        "The browser refused. Sign in in the popup first, then click Allow again, or allow " +
+        "third-party cookies for this site.";
+    }
+  });
+  body.append(note, allow);
 }
 
 function isRinging(contact) {
