@@ -12,7 +12,7 @@ STREAMS := tests/browser/vendor/node_modules/amazon-connect-streams/release/conn
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ccphost
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run run-scaled bench bench-quick test test-embedded test-scaled lint format deps test-deps check-deploy clean
+.PHONY: saml-deps run run-scaled bench bench-quick test test-embedded test-scaled lint format deps test-deps check-deploy clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,13 +24,17 @@ $(VENV)/.deps: requirements.txt requirements-dev.txt | $(BIN)/python
 
 deps: $(VENV)/.deps
 
+# Debian's xmlsec1, which verifies SAML signatures.
+saml-deps:
+	@command -v xmlsec1 >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xmlsec1; }
+
 # Debian's Chromium (never a downloaded browser) and the official Streams library from npm.
-test-deps: deps
+test-deps: deps saml-deps
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 	@[ -f $(STREAMS) ] || npm install --silent --no-audit --no-fund --prefix tests/browser/vendor amazon-connect-streams@$(STREAMS_VERSION)
 
 # ccphost on PORT, and the sample CRM (examples/crm) on CRM_PORT, an origin the demo approves.
-run: deps
+run: deps saml-deps
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo
 	@echo "Sample CRM: http://$(HOST):$(CRM_PORT)/"

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "ccphost.engine",
     "ccphost.accounts",
     "ccphost.ccp",
+    "integrations.webhooks",
     "integrations.streams",
 ]
 
@@ -147,6 +148,19 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    # Agents signed in by an instance's SAML identity provider (ccphost/accounts).
+    "ccphost.accounts.backends.SamlAgentBackend",
+]
+# SAML single sign-on (ccphost/accounts, docs/sign-in.md). The service provider's key pair
+# is made on first use when these files do not exist.
+SAML_SP_KEY_FILE = Path(env_str("SAML_SP_KEY_FILE", str(VAR_DIR / "saml" / "sp-key.pem")))
+SAML_SP_CERT_FILE = Path(env_str("SAML_SP_CERT_FILE", str(VAR_DIR / "saml" / "sp-cert.pem")))
+SAML_XMLSEC_BINARY = env_str("SAML_XMLSEC_BINARY", "/usr/bin/xmlsec1")  # Debian's xmlsec1
+SAML_ACCEPTED_TIME_DIFF = env_int("SAML_ACCEPTED_TIME_DIFF", 60)  # clock skew tolerated, seconds
+SAML_REQUEST_LIFETIME = env_int("SAML_REQUEST_LIFETIME", 600)  # how long an AuthnRequest waits, seconds
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"

@@ -16,6 +16,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("connect/", include("ccphost.ccp.urls")),
     path("api/v1/", include("ccphost.engine.urls")),
+    path("saml2/", include("ccphost.accounts.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]

@@ -1,4 +1,10 @@
+import logging
+
 from django.apps import AppConfig
+
+# xmlschema (under pysaml2) logs each schema it loads at INFO, which would print on every
+# manage.py command; this runs after settings.LOGGING and before the admin imports pysaml2.
+logging.getLogger("xmlschema").setLevel(logging.WARNING)
 
 
 class AccountsConfig(AppConfig):

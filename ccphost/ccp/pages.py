@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 from django.http import HttpRequest
 from django.urls import reverse
 
+from ccphost.accounts.saml import sso_login_path
 from ccphost.instances.models import Instance
 
 
@@ -20,6 +21,9 @@ def login_url(request: HttpRequest, instance: Instance) -> str:
         return instance.login_url
     if instance.kind == Instance.Kind.AMAZON_CONNECT:
         return ""  # The host library then opens the CCP URL itself, as Streams does.
+    sso = sso_login_path(instance)
+    if sso:
+        return request.build_absolute_uri(sso)
     return request.build_absolute_uri(reverse("ccp:login", args=[instance.alias]))
 
 

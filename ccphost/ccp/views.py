@@ -12,6 +12,8 @@ from django.templatetags.static import static
 from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_exempt
 
+from ccphost.accounts.redirects import safe_redirect_target
+from ccphost.accounts.saml import sso_login_path
 from ccphost.ccp.event_stream import SUPERVISE_PERMISSION, TOKEN_MAX_AGE_SECONDS, make_events_token
 from ccphost.ccp.pages import init_ccp_options, ringtone_url, url_origin
 from ccphost.engine.models import Agent
@@ -31,7 +33,7 @@ def ccp_page(request: HttpRequest, alias: str) -> HttpResponse:
         "approvedOrigins": origins,
         "signedIn": request.user.is_authenticated,
         "username": request.user.get_username() if request.user.is_authenticated else "",
-        "logoutUrl": reverse("logout"),
+        "logoutUrl": reverse("accounts:logout", args=[alias]),
         "eventsTokenUrl": reverse("ccp:events_token", args=[alias]),
         "csrfToken": get_token(request),
         "defaultRingtoneUrl": static("ccphost/sounds/ring.wav"),
@@ -88,7 +90,13 @@ class InstanceLoginView(auth_views.LoginView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         context["instance"] = self.instance
+        context["sso_login_url"] = sso_login_path(self.instance)
         return context
+
+    def get_redirect_url(self) -> str:
+        # `next` only to ccphost's own pages or the instance's approved origins.
+        target = self.request.POST.get(self.redirect_field_name, self.request.GET.get(self.redirect_field_name))
+        return safe_redirect_target(self.instance, target) or ""
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         self.instance = get_object_or_404(Instance, alias=kwargs["alias"])

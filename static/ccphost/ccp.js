@@ -197,7 +197,7 @@ function start() {
 async function signOut(socket) {
   const response = await fetch(config.logoutUrl, {
     method: "POST",
-    headers: { "X-CSRFToken": config.csrfToken },
+    headers: { "X-CSRFToken": config.csrfToken, Accept: "application/json" },
     credentials: "same-origin",
   });
   if (!response.ok) {
