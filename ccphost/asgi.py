@@ -10,20 +10,16 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from ccphost.background import BackgroundWorkMiddleware  # noqa: E402
 from ccphost.ccp.routing import websocket_urlpatterns  # noqa: E402
 from ccphost.ccp.websocket_origin import WebsocketOriginValidator  # noqa: E402
-from ccphost.engine.timers import TimerLoopMiddleware  # noqa: E402
-from integrations.streams.loop import StreamForwarderMiddleware  # noqa: E402
 
-# The engine's timer loop and the Kinesis forwarder start with the first request of any
-# kind in each process.
-application = StreamForwarderMiddleware(
-    TimerLoopMiddleware(
-        ProtocolTypeRouter(
-            {
-                "http": django_asgi_app,
-                "websocket": WebsocketOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-            }
-        )
+# Timers, webhook deliveries and the Kinesis forwarder start with each process's first request.
+application = BackgroundWorkMiddleware(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": WebsocketOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        }
     )
 )

@@ -231,6 +231,9 @@ CCPHOST_MAX_ORIGINS_PER_INSTANCE = 100
 # Run the engine's timers (ring timeouts, callbacks, ...) in every ASGI process; exactly
 # once across processes. Off for a process that must not (then run `manage.py run_timers`).
 CCPHOST_TIMER_LOOP = env_bool("CCPHOST_TIMER_LOOP", True)
+# Deliver webhooks and put event records to Kinesis from every ASGI process (or run
+# `manage.py deliver_webhooks` and `manage.py forward_events` instead).
+CCPHOST_BACKGROUND_DELIVERY = env_bool("CCPHOST_BACKGROUND_DELIVERY", True)
 
 LOGGING = {
     "version": 1,

@@ -7,6 +7,9 @@ import os
 import shutil
 import tempfile
 
+# Tests deliver webhooks and Kinesis records by calling the functions, not from threads.
+os.environ.setdefault("CCPHOST_BACKGROUND_DELIVERY", "0")
+
 if "CCPHOST_VAR_DIR" not in os.environ:
     _var_dir = tempfile.mkdtemp(prefix="ccphost-test-")
     os.environ["CCPHOST_VAR_DIR"] = _var_dir

@@ -9,7 +9,7 @@ from django.db import transaction
 
 from ccphost.engine.core import Changes
 from ccphost.engine.models import Agent, Connection, Contact, EngineEvent
-from ccphost.engine.signals import event_committed
+from ccphost.engine.signals import event_committed, event_recorded
 
 ACCOUNT_ID = "000000000000"
 AGENT_EVENT_VERSION = "2017-10-01"
@@ -36,6 +36,7 @@ def record_event(
         created_at=changes.now,
         **targets,
     )
+    event_recorded.send(sender=EngineEvent, event=event, instance=changes.instance)
 
     def announce_committed_event() -> None:
         event_committed.send(sender=EngineEvent, event=event)

@@ -133,6 +133,7 @@ class InstanceAdmin(admin.ModelAdmin):
     list_filter = ["kind", "login_popup"]
     search_fields = ["alias", "name"]
     inlines = [ApprovedOriginInline]
+    actions = ["sync_origins_with_amazon_connect"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = [
         ("Identity", {"fields": ["alias", "name", "kind"]}),
@@ -202,6 +203,21 @@ class InstanceAdmin(admin.ModelAdmin):
             # the instance and every origin change of this request: nothing is half-saved.
             messages.error(request, f"Nothing was saved: {exc}")
             return HttpResponseRedirect(request.path)
+
+    @admin.action(description="Sync approved origins to Amazon Connect", permissions=["change"])
+    def sync_origins_with_amazon_connect(self, request: HttpRequest, queryset: Any) -> None:
+        from integrations.connect.client import OriginSyncError
+        from integrations.connect.sync import format_plan, sync_instance_origins
+
+        actor = Actor(source=OriginAudit.Source.ADMIN, user=request.user, remote_addr=request.META.get("REMOTE_ADDR"))
+        for instance in queryset:
+            try:
+                plan, applied = sync_instance_origins(instance, dry_run=False, actor=actor)
+            except OriginSyncError as exc:
+                self.message_user(request, f"{instance.alias}: {exc}", messages.ERROR)
+                continue
+            verb = "synced" if applied else "already in sync"
+            self.message_user(request, f"{instance.alias}: {verb}. {format_plan(plan)}", messages.SUCCESS)
 
 
 @admin.register(OriginAudit)

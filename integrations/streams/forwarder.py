@@ -1,6 +1,6 @@
 """Put event records to Kinesis, tailing the event log from each stream's cursor.
 
-Run in every ASGI process (``StreamForwarderMiddleware``) or by ``manage.py
+Run in every ASGI process (``ccphost.background``) or by ``manage.py
 forward_events``: a stream is claimed with ``SELECT ... FOR UPDATE SKIP LOCKED`` on
 PostgreSQL, so one process at a time forwards it; a restart resumes from the cursor.
 """

@@ -2,7 +2,6 @@
 
 import asyncio
 import logging
-from typing import Any
 
 from channels.db import database_sync_to_async
 
@@ -27,15 +26,3 @@ def start_forwarder() -> None:
     loop = asyncio.get_running_loop()
     if _task is None or _task.done() or _task.get_loop() is not loop:
         _task = loop.create_task(forward_loop())
-
-
-class StreamForwarderMiddleware:
-    """ASGI middleware starting the forwarder with the first request of the process."""
-
-    def __init__(self, application: Any) -> None:
-        self.application = application
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
-        if scope["type"] in ("http", "websocket"):
-            start_forwarder()
-        return await self.application(scope, receive, send)

@@ -1,7 +1,7 @@
-"""`manage.py origins add|remove|list`: an instance's approved origins, through the services.
+"""`manage.py origins add|remove|list|sync`: an instance's approved origins, through the
+services; `sync` makes an Amazon Connect instance's approved origins equal ccphost's.
 
-Each subcommand is an entry in SUBCOMMANDS plus a `handle_<name>` method, so another one
-(such as `sync`) is one more entry and one more method.
+Each subcommand is an entry in SUBCOMMANDS plus a `handle_<name>` method.
 """
 
 import getpass
@@ -23,10 +23,16 @@ def add_alias_argument(parser: CommandParser) -> None:
     parser.add_argument("alias", help="The instance's alias.")
 
 
+def add_sync_arguments(parser: CommandParser) -> None:
+    parser.add_argument("alias", help="The alias of an Amazon Connect instance.")
+    parser.add_argument("--dry-run", action="store_true", help="Show the difference, change nothing.")
+
+
 SUBCOMMANDS: dict[str, tuple[str, Callable[[CommandParser], None]]] = {
     "add": ("Approve origins (all or none).", add_origin_arguments),
     "remove": ("Remove approved origins (all or none).", add_origin_arguments),
     "list": ("List the approved origins.", add_alias_argument),
+    "sync": ("Make Amazon Connect's approved origins equal ccphost's, showing the difference.", add_sync_arguments),
 }
 
 
@@ -73,6 +79,21 @@ class Command(BaseCommand):
         for origin in removed:
             self.stdout.write(f"- {origin}")
         self.stdout.write(self.style.SUCCESS(f"Removed {len(removed)} origin(s) from {instance.alias}."))
+
+    def handle_sync(self, options: dict[str, Any]) -> None:
+        from integrations.connect.client import OriginSyncError
+        from integrations.connect.sync import format_plan, sync_instance_origins
+
+        instance = get_instance(options["alias"])
+        try:
+            plan, applied = sync_instance_origins(instance, dry_run=options["dry_run"], actor=command_actor())
+        except OriginSyncError as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(format_plan(plan))
+        if applied:
+            self.stdout.write(self.style.SUCCESS(f"Amazon Connect's approved origins for {instance.alias} now match."))
+        elif options["dry_run"]:
+            self.stdout.write("Dry run: nothing changed.")
 
     def handle_list(self, options: dict[str, Any]) -> None:
         instance = get_instance(options["alias"])

@@ -1,0 +1,19 @@
+from typing import Any
+
+from django.apps import AppConfig
+
+
+class WebhooksConfig(AppConfig):
+    name = "integrations.webhooks"
+    label = "webhooks"
+    verbose_name = "Webhooks"
+
+    def ready(self) -> None:
+        from ccphost.engine.signals import event_recorded
+        from integrations.webhooks.services import enqueue_event
+
+        def queue_webhooks(sender: Any, event: Any, instance: Any, **kwargs: Any) -> None:
+            # In the event's own transaction: the deliveries commit or roll back with it.
+            enqueue_event(instance, f"{event.stream}.{event.event_type}", event.payload, event_id=event.event_id)
+
+        event_recorded.connect(queue_webhooks, weak=False, dispatch_uid="integrations.webhooks.queue")
