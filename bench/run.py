@@ -350,10 +350,12 @@ def main() -> int:
         [sys.executable, "-m", "bench.setup_agents", str(args.sockets)],
         cwd=ROOT,
         env=env,
-        check=True,
         capture_output=True,
         text=True,
     )
+    if setup.returncode:
+        print(setup.stderr, file=sys.stderr)
+        parser.exit(1, "bench: setting up the agents failed (above)\n")
     pairs = json.loads(setup.stdout.strip().splitlines()[-1])
     server = Server(env, port, workers)
     try:

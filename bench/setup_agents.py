@@ -25,13 +25,17 @@ def main() -> None:
     KEY_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789"
 
     from ccphost.engine import seed
-    from ccphost.engine.models import Agent
+    from ccphost.engine.models import Agent, Contact, RoutingProfile
     from ccphost.instances.models import Instance
 
     count = int(sys.argv[1])
     call_command("migrate", verbosity=0)
     User = get_user_model()
     with transaction.atomic():
+        # A previous run's instance: what protects its states, queues and profiles goes first.
+        Contact.objects.filter(instance__alias="bench").delete()
+        Agent.objects.filter(instance__alias="bench").delete()
+        RoutingProfile.objects.filter(instance__alias="bench").delete()
         Instance.objects.filter(alias="bench").delete()
         User.objects.filter(username__startswith="bench-").delete()
         instance = Instance.objects.create(alias="bench", name="Benchmark")
