@@ -19,6 +19,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from ccphost.background import start_once
 from ccphost.engine import sockets, timers
 from ccphost.engine.api import handle_api_request
 from ccphost.engine.core import EngineError
@@ -59,7 +60,6 @@ def run_api_request(agent_pk: int, method: str, params: Any) -> Any:
 
 # This process's CCP sockets by agent, for the version watcher.
 local_sockets: dict[int, dict[str, "CcpConsumer"]] = defaultdict(dict)
-_watcher: "asyncio.Task[None] | None" = None
 
 
 def snapshot_versions(agent_pks: list[int]) -> dict[int, int]:
@@ -86,10 +86,7 @@ async def watch_snapshot_versions() -> None:
 
 
 def start_snapshot_watcher() -> None:
-    global _watcher
-    loop = asyncio.get_running_loop()
-    if _watcher is None or _watcher.done() or _watcher.get_loop() is not loop:
-        _watcher = loop.create_task(watch_snapshot_versions())
+    start_once("snapshot-watcher", watch_snapshot_versions)
 
 
 class CcpConsumer(AsyncJsonWebsocketConsumer):

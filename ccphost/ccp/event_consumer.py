@@ -13,6 +13,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from ccphost.background import repeat
 from ccphost.ccp import event_stream
 from ccphost.engine.models import Agent
 from ccphost.instances.models import Instance
@@ -79,7 +80,9 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         scope = "instance" if found.agent_id is None else "agent"
         await self.send_json({"type": "subscribed", "scope": scope, "after": self.sent})
         await self.catch_up()
-        self.watcher = asyncio.create_task(event_stream.watch_database(self.check_database))
+        self.watcher = asyncio.create_task(
+            repeat(event_stream.WATCH_SECONDS, self.check_database, "Checking the database for missed events")
+        )
 
     async def check_database(self) -> None:
         assert self.subscriber is not None

@@ -8,9 +8,6 @@ order, even when workers commit in one order and deliver in another, and a page 
 reconnects with ``after=<seq>`` gets exactly what it missed.
 """
 
-import asyncio
-import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -24,7 +21,6 @@ TOKEN_SALT = "ccphost.events-token"  # noqa: S105 (a signing namespace, not a se
 TOKEN_MAX_AGE_SECONDS = 300
 PAGE_SIZE = 200
 WATCH_SECONDS = 1.0
-logger = logging.getLogger(__name__)
 SUPERVISE_PERMISSION = "engine.view_engineevent"
 
 
@@ -64,17 +60,6 @@ def latest_visible_sequence(instance_id: int, agent_id: int | None) -> int:
     if agent_id is not None:
         events = events.filter(agent_id=agent_id)
     return events.order_by("-sequence").values_list("sequence", flat=True).first() or 0
-
-
-async def watch_database(check: Callable[[], Awaitable[None]], seconds: float = WATCH_SECONDS) -> None:
-    """Run ``check`` every ``seconds``: it delivers what was committed where the relay
-    could not reach this socket (another process on the embedded layer, a lost message)."""
-    while True:
-        await asyncio.sleep(seconds)
-        try:
-            await check()
-        except Exception:
-            logger.exception("Database watcher failed; trying again")
 
 
 def envelope(event: EngineEvent) -> dict[str, Any]:

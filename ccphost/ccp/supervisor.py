@@ -10,6 +10,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
+from ccphost.background import repeat
 from ccphost.ccp import event_stream
 from ccphost.engine.events import iso
 from ccphost.engine.models import Agent, Contact, Queue
@@ -84,7 +85,9 @@ class SupervisorConsumer(AsyncJsonWebsocketConsumer):
         self.instance_id = instance_id
         await self.channel_layer.group_add(event_stream.instance_group(instance_id), self.channel_name)
         await self.send_board()
-        self.watcher = asyncio.create_task(event_stream.watch_database(self.check_database))
+        self.watcher = asyncio.create_task(
+            repeat(event_stream.WATCH_SECONDS, self.check_database, "Checking the database for missed events")
+        )
 
     async def check_database(self) -> None:
         assert self.instance_id is not None

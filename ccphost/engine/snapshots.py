@@ -2,7 +2,6 @@
 and the socket frame that carries them. Timestamps are ISO-8601 strings in keys ending in
 Timestamp/timestamp/timeStamp; the CCP page revives them into Date objects."""
 
-import asyncio
 import logging
 from typing import Any
 
@@ -12,6 +11,7 @@ from django.utils import timezone
 
 from ccphost.engine.events import agent_view_state, iso
 from ccphost.engine.models import Agent, AgentState, Connection, Contact, Queue, RoutingProfile
+from ccphost.layers import reaches_channel_layer
 
 logger = logging.getLogger(__name__)
 
@@ -170,23 +170,15 @@ def snapshot_frame(agent_pk: int) -> dict[str, Any]:
     }
 
 
-def running_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
 def push_agent_snapshot(agent_pk: int) -> None:
     """Send the agent's latest full snapshot to every socket of that agent (group agent.<pk>)."""
+    if not reaches_channel_layer():
+        return  # the CCP sockets' version watcher delivers it
     try:
         frame = snapshot_frame(agent_pk)
     except Agent.DoesNotExist:
         return
     layer = get_channel_layer()
-    if layer is None or running_event_loop():
-        return  # no way to wait here: the CCP sockets' version watcher delivers it
     try:
         async_to_sync(layer.group_send)(f"agent.{agent_pk}", {"type": "ccp.snapshot", "frame": frame})
     except Exception:

@@ -5,11 +5,9 @@ work limits, the simulated network's answers, unanswered customers and callback 
 takes the instance's engine lock first, then claims the timer row (skip_locked where the
 database has it) and marks it fired in the same transaction as its effect."""
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -17,6 +15,7 @@ from django.db import connection as db_connection
 from django.db import transaction
 from django.utils import timezone
 
+from ccphost.background import repeat, start_once
 from ccphost.engine import dialplan
 from ccphost.engine.core import Changes, engine_transaction
 from ccphost.engine.events import record_contact_event
@@ -164,38 +163,12 @@ def run_due_timers(now: datetime | None = None, limit: int = 200) -> int:
     return fired
 
 
-_loop_task: "asyncio.Task[None] | None" = None
-
-
-async def timer_loop(tick: float = TICK_SECONDS) -> None:
-    while True:
-        try:
-            await database_sync_to_async(run_due_timers)()
-        except Exception:
-            logger.exception("The timer loop failed to run due timers")
-        await asyncio.sleep(tick)
+async def run_due_timers_now() -> None:
+    await database_sync_to_async(run_due_timers)()
 
 
 def start_timer_loop() -> None:
     """Run due timers every 250 ms in this process's event loop; idempotent per process.
     Off with CCPHOST_TIMER_LOOP = False (then run `manage.py run_timers`)."""
-    global _loop_task
-    if not getattr(settings, "CCPHOST_TIMER_LOOP", True):
-        return
-    loop = asyncio.get_running_loop()
-    if _loop_task is not None and not _loop_task.done() and _loop_task.get_loop() is loop:
-        return
-    _loop_task = loop.create_task(timer_loop())
-
-
-class TimerLoopMiddleware:
-    """ASGI middleware starting the timer loop with the first request of any kind (HTTP
-    included), for a process that serves the simulator API before any CCP connects."""
-
-    def __init__(self, application: Any) -> None:
-        self.application = application
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
-        if scope["type"] in ("http", "websocket"):
-            start_timer_loop()
-        return await self.application(scope, receive, send)
+    if getattr(settings, "CCPHOST_TIMER_LOOP", True):
+        start_once("timers", lambda: repeat(TICK_SECONDS, run_due_timers_now, "Running due timers"))

@@ -1,4 +1,5 @@
 // The supervisor board: whole boards pushed by the server, durations ticking locally.
+import { reconnectDelay } from "./ccp/socket.js";
 import { formatDuration } from "./ccp/words.js";
 
 const config = JSON.parse(document.getElementById("supervisor-config").textContent);
@@ -71,7 +72,7 @@ function connect() {
   socket.addEventListener("close", (closed) => {
     if (closed.code === 4403) return;
     statusEl.textContent = "Reconnecting…";
-    const delay = Math.random() * Math.min(30000, 500 * 2 ** retries);
+    const delay = reconnectDelay(retries);
     retries += 1;
     setTimeout(connect, delay);
   });

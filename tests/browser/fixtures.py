@@ -155,6 +155,14 @@ def artifacts_dir() -> Path:
     return ARTIFACTS
 
 
+def elsewhere(action: Callable[..., object], *args: object) -> None:
+    """Run a service outside Playwright's thread (it keeps an event loop running), as
+    another process would."""
+    thread = threading.Thread(target=action, args=args)
+    thread.start()
+    thread.join(10)
+
+
 def session_cookie(server: AsgiServer, user: object) -> dict[str, str]:
     """A Playwright cookie that signs ``user`` in on the ccphost test server."""
     from django.conf import settings

@@ -1,25 +1,15 @@
 """The CCP fits 200-320 px wide (compact under 221 px) without scrollbars, during a call.
 Screenshots land in test-artifacts/ for a person to look at."""
 
-import threading
-from typing import Any
-
 import pytest
 from playwright.sync_api import expect
 
 from ccphost.engine import network, seed, services
 from ccphost.engine.models import AgentState, Queue
 from ccphost.instances.models import Instance
-from tests.browser.fixtures import session_cookie
+from tests.browser.fixtures import elsewhere, session_cookie
 
 pytestmark = pytest.mark.browser
-
-
-def elsewhere(action: Any, *args: Any) -> None:
-    """Run a service outside Playwright's thread, as another process would."""
-    thread = threading.Thread(target=action, args=args)
-    thread.start()
-    thread.join(10)
 
 
 @pytest.fixture

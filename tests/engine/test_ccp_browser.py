@@ -1,27 +1,17 @@
 """The engine seen through the real CCP page in Chromium: a simulated call rings, is accepted,
 hung up and cleared; an outbound call is answered by the in-process timer loop."""
 
-import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from ccphost.engine import network, seed, services
 from ccphost.engine.models import Contact, Queue
 from ccphost.instances.models import Instance
-from tests.browser.fixtures import session_cookie
+from tests.browser.fixtures import elsewhere, session_cookie
 from tests.engine.conftest import state
 
 pytestmark = pytest.mark.browser
-
-
-def elsewhere(action: Any, *args: Any) -> None:
-    """Run a service outside Playwright's thread (it keeps an event loop running), as another
-    process would."""
-    thread = threading.Thread(target=action, args=args)
-    thread.start()
-    thread.join(10)
 
 
 @pytest.fixture

@@ -7,7 +7,9 @@ import pytest
 from django.core.management import call_command
 from django.db import connections
 
-from ccphost.engine import network, services, timers
+from ccphost import background
+from ccphost.background import BackgroundWorkMiddleware, running_task
+from ccphost.engine import network, services
 from ccphost.engine.core import engine_settings
 from ccphost.engine.models import Contact, EngineEvent, Timer
 from ccphost.engine.snapshots import snapshot_frame
@@ -157,7 +159,7 @@ def test_two_workers_fire_callback_retries_exactly_once(concurrent_db, center, m
 def test_timers_survive_a_restart(center, make_agent, basic_queue):
     ada = make_agent("ada")
     call(center, basic_queue)
-    timers._loop_task = None  # a new process: nothing in memory
+    background._tasks.clear()  # a new process: nothing in memory
     connections.close_all()
     assert run_due_timers(later(60)) == 1
     assert fresh(ada).state_name == "MissedCallAgent"
@@ -228,19 +230,19 @@ def test_unanswered_third_party_does_not_retry_the_callback(center, make_agent, 
     assert not Timer.objects.filter(kind="callback_retry").exists()
 
 
-async def test_timer_loop_middleware_starts_the_loop_once(settings):
+async def test_background_work_middleware_starts_the_timer_loop_once(settings):
     settings.CCPHOST_TIMER_LOOP = True
     calls = []
 
     async def app(scope, receive, send):
         calls.append(scope["type"])
 
-    wrapped = timers.TimerLoopMiddleware(app)
+    wrapped = BackgroundWorkMiddleware(app)
     await wrapped({"type": "http"}, None, None)
-    first = timers._loop_task
+    first = running_task("timers")
     await wrapped({"type": "http"}, None, None)
-    assert first is not None and timers._loop_task is first and calls == ["http", "http"]
+    assert first is not None and running_task("timers") is first and calls == ["http", "http"]
     first.cancel()
     await asyncio.sleep(0)  # let the cancellation land
     await wrapped({"type": "lifespan"}, None, None)
-    assert timers._loop_task is first  # lifespan events do not start it
+    assert running_task("timers") is first  # lifespan events do not start it

@@ -6,6 +6,11 @@ const HEARTBEAT_MS = 20000;
 const REQUEST_TIMEOUT_MS = 15000;
 const FINAL_CLOSE_CODES = new Set([4401, 4403, 4404, 4409]);
 
+/** Exponential backoff with full jitter, capped at 30 s, for the n-th reconnection. */
+export function reconnectDelay(retries) {
+  return Math.random() * Math.min(30000, 500 * 2 ** retries);
+}
+
 /** JSON.parse reviver: timestamps travel as ISO strings and are Date objects in the CCP. */
 function reviveTimestamps(key, value) {
   return typeof value === "string" && TIMESTAMP_KEY.test(key) ? new Date(value) : value;
@@ -58,8 +63,7 @@ export class CcpSocket extends EventTarget {
       this.emit("closed", { code: closed.code, reason: closed.reason });
       return;
     }
-    // Exponential backoff with full jitter, capped at 30 s.
-    const delay = Math.random() * Math.min(30000, 500 * 2 ** this.retries);
+    const delay = reconnectDelay(this.retries);
     this.retries += 1;
     window.setTimeout(() => this.open(), delay);
   }

@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from ccphost.engine import seed
 from ccphost.instances.models import Instance
 from ccphost.instances.origins import origin_of_url
 from ccphost.instances.services import Actor, approve_origins
@@ -58,11 +59,7 @@ class Command(BaseCommand):
 
 
 def seed_engine(instance: Instance, users: list[Any]) -> None:
-    """Default states, queue and routing profile, and the agents, once the engine has them."""
-    try:
-        from ccphost.engine import seed
-    except ImportError:
-        return
+    """Default states, queue and routing profile, and the agents."""
     seed.seed_instance_defaults(instance)
     for user in users:
         seed.make_agent(instance, user)
