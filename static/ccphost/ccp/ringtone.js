@@ -50,8 +50,11 @@ export class Ringtone {
       this.audio = new Audio(this.url);
       this.audio.loop = true;
     }
-    document.documentElement.dataset.ringing = "true";
-    this.audio.play().catch(() => {
+    const root = document.documentElement;
+    root.dataset.ringing = "true";
+    this.audio.play().then(() => {
+      if (this.ringing) root.dataset.ringing = "playing"; // the sound is really playing
+    }).catch(() => {
       // Autoplay can be refused before the agent interacts with the page; nothing to do.
     });
   }

@@ -1,0 +1,123 @@
+"""Several tabs of one agent through connect-streams.js: every tab sees every change and the
+ringtone plays in exactly one; and connect.ccphost.subscribe, the page's own event feed."""
+
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page
+
+from ccphost.engine import network, seed
+from ccphost.engine.models import Queue
+from ccphost.instances.models import Instance
+from ccphost.instances.services import Actor, approve_origins
+from tests.browser.fixtures import elsewhere, session_cookie
+from tests.browser.streams_harness import crm_page
+
+pytestmark = pytest.mark.browser
+
+CALLER = "+15555550123"
+
+
+@pytest.fixture
+def signed_in_context(transactional_db, ccphost_server, crm_server, new_page, django_user_model):
+    instance = Instance.objects.create(alias="acme", name="Acme Support")
+    approve_origins(instance, [crm_server.origin], Actor(source="command"))
+    seed.seed_instance_defaults(instance)
+    user = django_user_model.objects.create_user("agent1", first_name="Ada")
+    seed.make_agent(instance, user)
+    first = new_page()
+    first.context.add_cookies([session_cookie(ccphost_server, user)])
+    return instance, first
+
+
+def ringing(page: Page) -> str:
+    frame = next(f for f in page.frames if "/ccp-v2/" in f.url)
+    return str(frame.evaluate("document.documentElement.dataset.ringing || ''"))
+
+
+def has(page: Page, entry: str) -> None:
+    page.wait_for_function("(entry) => window.log.includes(entry)", arg=entry, timeout=15_000)
+
+
+def test_two_tabs_see_every_change_and_one_rings(signed_in_context, ccphost_server, crm_server):
+    instance, first = signed_in_context
+    url = crm_server.add("/crm.html", crm_page("ccphost", ccphost_server.url))
+    second = first.context.new_page()
+    tabs = [first, second]
+    for tab in tabs:
+        tab.goto(url)
+        tab.wait_for_function("window.agentApi !== undefined", timeout=20_000)
+
+    first.evaluate("agentApi.setState(agentApi.getAgentStates().find((s) => s.name === 'Available'), calls('set'))")
+    for tab in tabs:
+        has(tab, "stateChange Offline Available")
+
+    queue = Queue.objects.get(instance=instance, name=seed.BASIC_QUEUE)
+    elsewhere(network.start_inbound_contact, instance, queue, CALLER, {"customerNumber": CALLER})
+    for tab in tabs:
+        has(tab, "connecting connecting")
+    for _ in range(50):
+        states = [ringing(tab) for tab in tabs]
+        if "playing" in states:
+            break
+        first.wait_for_timeout(100)
+    assert sorted(states) == ["", "playing"], states  # exactly one tab plays the ringtone
+
+    second.evaluate("contactApi.accept(calls('accept'))")
+    for tab in tabs:
+        has(tab, "connected connected")
+    for _ in range(50):
+        states = [ringing(tab) for tab in tabs]
+        if states == ["", ""]:
+            break
+        first.wait_for_timeout(100)
+    assert states == ["", ""], states
+
+
+SUBSCRIBER_SCRIPT = """
+  window.events = [];
+  window.feedErrors = [];
+  window.feed = connect.ccphost.subscribe((event) => window.events.push(event), {
+    onError: (message) => window.feedErrors.push(message),
+  });
+"""
+
+
+def test_page_subscription_sees_the_incoming_contact_and_resumes_after_a_sequence(
+    signed_in_context, ccphost_server, crm_server
+):
+    instance, page = signed_in_context
+    html = crm_page("ccphost", ccphost_server.url).replace("</script></body>", SUBSCRIBER_SCRIPT + "</script></body>")
+    page.goto(crm_server.add("/crm.html", html))
+    page.wait_for_function("window.agentApi !== undefined", timeout=20_000)
+    page.evaluate("agentApi.setState(agentApi.getAgentStates().find((s) => s.name === 'Available'), calls('set'))")
+    has(page, "stateChange Offline Available")
+
+    queue = Queue.objects.get(instance=instance, name=seed.BASIC_QUEUE)
+    elsewhere(network.start_inbound_contact, instance, queue, CALLER, {"customerNumber": CALLER, "orderId": "A-17"})
+    has(page, "connecting connecting")
+    # The screen-pop: the contact's attributes reach the page before the agent accepts.
+    page.wait_for_function(
+        "window.events.some((e) => Object.values(e.attributes).some((a) => a.orderId === 'A-17'))", timeout=15_000
+    )
+    events: list[dict[str, Any]] = page.evaluate("window.events")
+    seqs = [event["seq"] for event in events]
+    assert seqs == sorted(set(seqs)), seqs
+    assert {event["stream"] for event in events} <= {"agent", "contact"}
+    assert page.evaluate("window.feedErrors") == []
+
+    # A new subscription after the last sequence seen receives only what follows.
+    last = seqs[-1]
+    page.evaluate(
+        """(after) => {
+          window.feed.unsubscribe();
+          window.later = [];
+          window.feed = connect.ccphost.subscribe((event) => window.later.push(event), {after});
+        }""",
+        last,
+    )
+    page.evaluate("contactApi.accept(calls('accept'))")
+    has(page, "connected connected")
+    page.wait_for_function("window.later.length > 0", timeout=15_000)
+    later = page.evaluate("window.later.map((e) => e.seq)")
+    assert min(later) > last and later == sorted(set(later)), (last, later)
