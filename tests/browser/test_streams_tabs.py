@@ -121,3 +121,35 @@ def test_page_subscription_sees_the_incoming_contact_and_resumes_after_a_sequenc
     page.wait_for_function("window.later.length > 0", timeout=15_000)
     later = page.evaluate("window.later.map((e) => e.seq)")
     assert min(later) > last and later == sorted(set(later)), (last, later)
+
+
+@pytest.mark.parametrize(
+    ("softphone", "expected"),
+    [
+        ("{allowFramedSoftphone: true, disableRingtone: true}", ""),
+        ("{allowFramedSoftphone: true, ringtoneUrl: '{ccphost}/static/ccphost/sounds/ring.wav?tone=custom'}", "custom"),
+        ("{allowFramedSoftphone: true}", "default"),
+    ],
+)
+def test_host_options_silence_or_replace_the_ringtone(
+    signed_in_context, ccphost_server, crm_server, softphone, expected
+):
+    instance, page = signed_in_context
+    html = crm_page("ccphost", ccphost_server.url).replace(
+        "softphone: { allowFramedSoftphone: true }", "softphone: " + softphone.replace("{ccphost}", ccphost_server.url)
+    )
+    page.goto(crm_server.add("/crm.html", html))
+    page.wait_for_function("window.agentApi !== undefined", timeout=20_000)
+    page.evaluate("agentApi.setState(agentApi.getAgentStates().find((s) => s.name === 'Available'), calls('set'))")
+    has(page, "stateChange Offline Available")
+    queue = Queue.objects.get(instance=instance, name=seed.BASIC_QUEUE)
+    elsewhere(network.start_inbound_contact, instance, queue, CALLER, {})
+    has(page, "connecting connecting")
+    frame = next(f for f in page.frames if "/ccp-v2/" in f.url)
+    if expected:
+        frame.wait_for_function("document.documentElement.dataset.ringing === 'playing'")
+        url = frame.evaluate("document.documentElement.dataset.ringtoneUrl")
+        assert url.endswith("?tone=custom") == (expected == "custom"), url
+    else:
+        page.wait_for_timeout(1500)
+        assert ringing(page) == ""

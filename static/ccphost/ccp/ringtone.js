@@ -52,6 +52,7 @@ export class Ringtone {
     }
     const root = document.documentElement;
     root.dataset.ringing = "true";
+    root.dataset.ringtoneUrl = this.url;
     this.audio.play().then(() => {
       if (this.ringing) root.dataset.ringing = "playing"; // the sound is really playing
     }).catch(() => {
