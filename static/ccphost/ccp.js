@@ -31,8 +31,24 @@ function showSignIn() {
  * after signing in through the popup. Tell the agent, and let one click grant access
  * (the Storage Access API needs a click inside the frame).
  */
+/** When this frame last reloaded itself to take storage access (its name survives reloads;
+ * storage may be blocked here). */
+const lastStorageAccessReload = Number((window.name.match(/^ccphost-storage-access:(\d+)$/) || [])[1] || 0);
+
 async function offerStorageAccess() {
   if (!document.hasStorageAccess || (await document.hasStorageAccess())) return;
+  // Allowed before (an earlier frame of this site): take it without a click, reload once.
+  const permission = await navigator.permissions.query({ name: "storage-access" }).catch(() => null);
+  if (permission && permission.state === "granted" && Date.now() - lastStorageAccessReload > 30000) {
+    try {
+      await document.requestStorageAccess();
+      window.name = `ccphost-storage-access:${Date.now()}`; // survives the reload, unlike this page
+      window.location.reload();
+      return;
+    } catch {
+      // not allowed yet: the agent must click
+    }
+  }
   const note = document.createElement("p");
   note.id = "storage-access-note";
   note.textContent =
