@@ -163,7 +163,8 @@ function start() {
     lostConnection = false;
   });
 
-  parent.on("synchronize", () => parent.post("acknowledge", { id: ackId }));
+  // Signed out: no more acknowledgements, so the host sees the CCP gone and signs in again.
+  parent.on("synchronize", () => signedOut || parent.post("acknowledge", { id: ackId }));
   parent.on("configure", (data) => {
     if (data && data.softphone) ringtone.configure(data.softphone);
     parent.post("configuration::configure", data);
@@ -210,6 +211,8 @@ function start() {
   window.sessionStorage.setItem("ccphost.loaded", config.alias);
 }
 
+let signedOut = false;
+
 async function signOut(socket) {
   const response = await fetch(config.logoutUrl, {
     method: "POST",
@@ -220,6 +223,7 @@ async function signOut(socket) {
     setStatus("Sign-out failed");
     return;
   }
+  signedOut = true;
   socket.close();
   setStatus("Signed out");
   showSignIn();

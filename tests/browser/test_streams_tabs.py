@@ -153,3 +153,23 @@ def test_host_options_silence_or_replace_the_ringtone(
     else:
         page.wait_for_timeout(1500)
         assert ringing(page) == ""
+
+
+def test_sign_out_in_the_ccp_sends_terminated_and_the_host_offers_the_login_popup(
+    signed_in_context, ccphost_server, crm_server
+):
+    _, page = signed_in_context
+    page.goto(crm_server.add("/crm.html", crm_page("ccphost", ccphost_server.url)))
+    page.wait_for_function("window.agentApi !== undefined", timeout=20_000)
+    page.evaluate("connect.core.getEventBus().subscribe('terminated', () => window.log.push('terminated'))")
+    with page.expect_popup(timeout=15_000) as opened:
+        page.frame_locator("iframe").locator("#sign-out").click()
+        has(page, "terminated")
+    popup = opened.value
+    popup.wait_for_load_state()
+    assert "/connect/acme/login/" in popup.url
+    frame = next(f for f in page.frames if "/ccp-v2/" in f.url)
+    frame.wait_for_function("document.getElementById('ccp-status').textContent !== 'Signed in as agent1'")
+    # The session is over for every tab: a fresh CCP frame is not signed in.
+    status = page.context.request.get(f"{ccphost_server.url}/connect/acme/ccp-v2/").text()
+    assert '"signedIn": false' in status
