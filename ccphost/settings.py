@@ -234,6 +234,14 @@ CCPHOST_TIMER_LOOP = env_bool("CCPHOST_TIMER_LOOP", True)
 # Deliver webhooks and put event records to Kinesis from every ASGI process (or run
 # `manage.py deliver_webhooks` and `manage.py forward_events` instead).
 CCPHOST_BACKGROUND_DELIVERY = env_bool("CCPHOST_BACKGROUND_DELIVERY", True)
+# Frames a client may send on one WebSocket (CCP, events, supervisor): a burst of
+# CCPHOST_SOCKET_BURST, then CCPHOST_SOCKET_RATE a second. Heartbeats count. A frame over
+# the limit gets an error frame (429) and is not handled; a client that keeps going is
+# closed with 4429 (ccphost/ccp/ratelimit.py). The CCP page sends a heartbeat every 20 s.
+CCPHOST_SOCKET_BURST = env_int("CCPHOST_SOCKET_BURST", 40)
+CCPHOST_SOCKET_RATE = env_int("CCPHOST_SOCKET_RATE", 10)
+if CCPHOST_SOCKET_BURST < 1 or CCPHOST_SOCKET_RATE < 1:
+    raise ImproperlyConfigured("CCPHOST_SOCKET_BURST and CCPHOST_SOCKET_RATE must be at least 1")
 
 LOGGING = {
     "version": 1,

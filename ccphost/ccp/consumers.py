@@ -2,6 +2,8 @@
 
 Server frames: hello, snapshot (full, versioned), auth_fail / access_denied before closing,
 heartbeat answers, and {requestId, data} / {requestId, err} answers to API requests.
+Frames over the socket's rate limit (ratelimit.py) are answered with a TooManyRequestsException
+error (statusCode 429) and not handled.
 
 Snapshots reach a socket two ways: the engine pushes each change to the group agent.<pk>
 on commit, and a per-process watcher compares, every 250 ms, the versions in the database
@@ -10,6 +12,7 @@ cannot reach (another process on the embedded in-memory layer, such as `manage.p
 simulate`) and pushes a channel layer dropped."""
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -17,9 +20,9 @@ from collections import defaultdict
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from ccphost.background import start_once
+from ccphost.ccp.ratelimit import FrameLimitedConsumer
 from ccphost.engine import sockets, timers
 from ccphost.engine.api import handle_api_request
 from ccphost.engine.core import EngineError
@@ -51,6 +54,14 @@ def find_agent(alias: str, user: Any) -> Agent | None:
 
 def error(request_id: Any, type_: str, message: str, status: int) -> dict[str, Any]:
     return {"requestId": request_id, "err": {"type": type_, "message": message, "statusCode": status}}
+
+
+def request_id_of(frame: Any) -> Any:
+    """The frame's requestId to echo in the answer, when it is one a client can match."""
+    request_id = frame.get("requestId") if isinstance(frame, dict) else None
+    if not isinstance(request_id, str | int) or isinstance(request_id, bool):
+        return None
+    return request_id
 
 
 def run_api_request(agent_pk: int, method: str, params: Any) -> Any:
@@ -89,7 +100,7 @@ def start_snapshot_watcher() -> None:
     start_once("snapshot-watcher", watch_snapshot_versions)
 
 
-class CcpConsumer(AsyncJsonWebsocketConsumer):
+class CcpConsumer(FrameLimitedConsumer):
     agent: Agent | None = None
     last_heart_beat = 0.0
     sent_version = -1
@@ -153,10 +164,19 @@ class CcpConsumer(AsyncJsonWebsocketConsumer):
             return
         try:
             frame = json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep
             await self.send_json(error(None, "InvalidFrame", "The frame is not valid JSON.", 400))
             return
         await self.receive_frame(frame)
+
+    def rate_limited_frame(self, message: dict[str, Any], explanation: str) -> dict[str, Any]:
+        """Refused, unread; its requestId is looked for only so a pending request fails at once."""
+        text = message.get("text")
+        frame = None
+        if text is not None and len(text.encode()) <= MAX_FRAME_BYTES:
+            with contextlib.suppress(ValueError, RecursionError):
+                frame = json.loads(text)
+        return error(request_id_of(frame), "TooManyRequestsException", explanation, 429)
 
     async def receive_frame(self, frame: Any) -> None:
         if not isinstance(frame, dict):
@@ -167,9 +187,7 @@ class CcpConsumer(AsyncJsonWebsocketConsumer):
             await database_sync_to_async(sockets.ccp_socket_alive)(self.channel_name)
             await self.heart_beat_event()
             return
-        request_id = frame.get("requestId")
-        if not isinstance(request_id, str | int) or isinstance(request_id, bool):
-            request_id = None
+        request_id = request_id_of(frame)
         method = frame.get("method")
         if not isinstance(method, str):
             await self.send_json(error(request_id, "InvalidFrame", "A request needs a 'method' string.", 400))

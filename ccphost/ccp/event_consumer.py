@@ -2,7 +2,8 @@
 
 Query string: ``token`` (from the agent's CCP, see ``event_stream.make_events_token``) or
 the session of a signed-in agent; ``scope=instance`` for staff allowed to supervise;
-``after=<seq>`` to receive what was missed since that event.
+``after=<seq>`` to receive what was missed since that event. Clients send at most pings, within
+the socket's frame rate limit (ratelimit.py).
 """
 
 import asyncio
@@ -11,10 +12,10 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from ccphost.background import repeat
 from ccphost.ccp import event_stream
+from ccphost.ccp.ratelimit import FrameLimitedConsumer
 from ccphost.engine.models import Agent
 from ccphost.instances.models import Instance
 
@@ -54,7 +55,7 @@ def resolve_subscriber(alias: str, user: Any, token: str | None, scope: str | No
     return Subscriber(instance.pk, agent.pk)
 
 
-class EventsConsumer(AsyncJsonWebsocketConsumer):
+class EventsConsumer(FrameLimitedConsumer):
     subscriber: Subscriber | None = None
     watcher: "asyncio.Task[None] | None" = None
     sent = 0

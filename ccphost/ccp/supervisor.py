@@ -6,12 +6,12 @@ import asyncio
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from ccphost.background import repeat
 from ccphost.ccp import event_stream
+from ccphost.ccp.ratelimit import FrameLimitedConsumer
 from ccphost.engine.events import iso
 from ccphost.engine.models import Agent, Contact, Queue
 from ccphost.instances.models import Instance
@@ -67,7 +67,7 @@ def may_supervise(alias: str, user: Any) -> int | None:
     return Instance.objects.filter(alias=alias).values_list("pk", flat=True).first()
 
 
-class SupervisorConsumer(AsyncJsonWebsocketConsumer):
+class SupervisorConsumer(FrameLimitedConsumer):
     instance_id: int | None = None
     refresh: "asyncio.Task[None] | None" = None
     watcher: "asyncio.Task[None] | None" = None
@@ -119,5 +119,6 @@ class SupervisorConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(await database_sync_to_async(supervisor_board)(self.instance_id))
         self.board_sequence = sequence
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        # Nothing a client sends is read (not even as JSON): binary or broken frames get this too.
         await self.send_json({"type": "error", "message": "The supervisor socket only sends."})

@@ -136,7 +136,7 @@ def get_endpoints(agent: Agent, params: Params) -> Any:
     if not isinstance(arns, list) or not all(isinstance(a, str) for a in arns):
         raise invalid_parameter("queueARNs: a list of queue ARNs.")
     token = params.get("nextToken")
-    if token is not None and (not isinstance(token, str) or not token.isdigit()):
+    if token is not None and (not isinstance(token, str) or not re.fullmatch(r"[0-9]{1,9}", token)):
         raise invalid_parameter("nextToken: a token from a previous getEndpoints answer.")
     max_results = params.get("maxResults", MAX_ENDPOINTS_PAGE)
     if not isinstance(max_results, int) or isinstance(max_results, bool) or not 1 <= max_results <= 1000:

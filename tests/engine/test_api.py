@@ -102,6 +102,8 @@ def test_get_endpoints_pages(center, ada):
         ("getEndpoints", {"queueARNs": "all"}, "queueARNs"),
         ("getEndpoints", {"maxResults": 0}, "maxResults"),
         ("getEndpoints", {"nextToken": "abc"}, "nextToken"),
+        ("getEndpoints", {"nextToken": "²"}, "nextToken"),
+        ("getEndpoints", {"nextToken": "9" * 40}, "nextToken"),
         ("acceptContact", {"contactId": "'; drop table"}, "contactId"),
         ("rejectContact", {}, "contactId"),
         ("holdConnection", {"contactId": NO_ID}, "connectionId"),
