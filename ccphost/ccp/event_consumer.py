@@ -7,6 +7,8 @@ the socket's frame rate limit (ratelimit.py).
 """
 
 import asyncio
+import json
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -14,11 +16,12 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 
 from ccphost.background import repeat
-from ccphost.ccp import event_stream
+from ccphost.ccp import event_stream, forwarding
 from ccphost.ccp.ratelimit import FrameLimitedConsumer
 from ccphost.engine.models import Agent
 from ccphost.instances.models import Instance
 
+MAX_FRAME_CHARS = 65536  # a forwarded agent snapshot; pings are tiny
 CLOSE_BAD_REQUEST = 4400
 CLOSE_FORBIDDEN = 4403
 
@@ -65,8 +68,8 @@ class EventsConsumer(FrameLimitedConsumer):
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         await self.accept()
         after_text = query.get("after", ["0"])[0]
-        if not after_text.isdigit():
-            await self.refuse(CLOSE_BAD_REQUEST, f"after must be a whole number, not {after_text!r}.")
+        if after_text != "latest" and not re.fullmatch(r"[0-9]{1,18}", after_text):
+            await self.refuse(CLOSE_BAD_REQUEST, f"after must be a whole number or 'latest', not {after_text!r}.")
             return
         found = await database_sync_to_async(resolve_subscriber)(
             alias, self.scope.get("user"), query.get("token", [None])[0], query.get("scope", [None])[0]
@@ -75,7 +78,12 @@ class EventsConsumer(FrameLimitedConsumer):
             await self.refuse(CLOSE_FORBIDDEN, found)
             return
         self.subscriber = found
-        self.sent = int(after_text)
+        if after_text == "latest":  # only what happens from now on
+            self.sent = await database_sync_to_async(event_stream.latest_visible_sequence)(
+                found.instance_id, found.agent_id
+            )
+        else:
+            self.sent = int(after_text)
         self.catching_up = asyncio.Lock()
         await self.channel_layer.group_add(found.group, self.channel_name)
         scope = "instance" if found.agent_id is None else "agent"
@@ -125,16 +133,38 @@ class EventsConsumer(FrameLimitedConsumer):
         return [event_stream.envelope(event) for event in events]
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        if isinstance(content, dict) and content.get("type") == "ping":
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "ping":
             await self.send_json({"type": "pong", "seq": self.sent})
             return
-        await self.send_json({"type": "error", "message": 'This socket only receives; {"type": "ping"} checks it.'})
+        if kind == "forward":
+            await self.forward(content.get("agentData"))
+            return
+        await self.send_json(
+            {"type": "error", "message": 'Frames are {"type": "ping"}, or {"type": "forward", "agentData": ...}.'}
+        )
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
-        if text_data is None or len(text_data) > 1024:
-            await self.send_json({"type": "error", "message": "Frames are small JSON text."})
+    async def forward(self, agent_data: Any) -> None:
+        """An Amazon-hosted CCP's agent::update, forwarded by ccphost's agent page."""
+        assert self.subscriber is not None
+        if self.subscriber.agent_id is None:
+            await self.send_json({"type": "error", "message": "Only an agent's own socket forwards events."})
             return
         try:
-            await super().receive(text_data=text_data, **kwargs)
-        except ValueError:
+            sequences = await database_sync_to_async(forwarding.record_forwarded)(self.subscriber.agent_id, agent_data)
+        except forwarding.ForwardError as problem:
+            await self.send_json({"type": "error", "message": f"Not forwarded: {problem}"})
+            return
+        await self.send_json({"type": "forwarded", "recorded": sequences})
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        if text_data is None or len(text_data) > MAX_FRAME_CHARS:
+            message = f"Frames are JSON text of at most {MAX_FRAME_CHARS} characters."
+            await self.send_json({"type": "error", "message": message})
+            return
+        try:
+            content = json.loads(text_data)
+        except (ValueError, RecursionError):
             await self.send_json({"type": "error", "message": "The frame is not valid JSON."})
+            return
+        await self.receive_json(content)

@@ -8,6 +8,7 @@ order, even when workers commit in one order and deliver in another, and a page 
 reconnects with ``after=<seq>`` gets exactly what it missed.
 """
 
+import uuid
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -62,14 +63,23 @@ def latest_visible_sequence(instance_id: int, agent_id: int | None) -> int:
     return events.order_by("-sequence").values_list("sequence", flat=True).first() or 0
 
 
+def is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
 def envelope(event: EngineEvent) -> dict[str, Any]:
     """What a page receives: the Amazon-shaped record plus the attributes of its contacts,
     which a screen-pop needs before the agent accepts and Amazon's records leave out."""
     contact_ids = {c["ContactId"] for c in event.payload.get("CurrentAgentSnapshot", {}).get("Contacts") or []}
     if event.contact is not None:
         contact_ids.add(str(event.contact.contact_id))
+    known = [contact_id for contact_id in contact_ids if is_uuid(contact_id)]  # forwarded ids may be anything
     attributes = {
-        str(contact.contact_id): contact.attributes for contact in Contact.objects.filter(contact_id__in=contact_ids)
+        str(contact.contact_id): contact.attributes for contact in Contact.objects.filter(contact_id__in=known)
     }
     return {
         "type": "event",

@@ -55,7 +55,11 @@ def agent_page(request: HttpRequest, alias: str) -> HttpResponse:
     """ccphost's own page that embeds the instance's CCP through connect-streams.js."""
     instance = get_object_or_404(Instance, alias=alias)
     options = init_ccp_options(request, instance)
-    response = render(request, "agent/agent.html", {"instance": instance, "init_options": options})
+    amazon = instance.kind == Instance.Kind.AMAZON_CONNECT
+    # Amazon's CCP: the page forwards what Streams sees, so ccphost records and relays it.
+    page_options = {"forwardEventsPath": f"/ws/events/{alias}/?after=latest" if amazon else None}
+    context = {"instance": instance, "init_options": options, "page_options": page_options}
+    response = render(request, "agent/agent.html", context)
     ccp_origin = url_origin(options["ccpUrl"])
     frame_src = ["'self'"]
     if ccp_origin and instance.kind == Instance.Kind.AMAZON_CONNECT:

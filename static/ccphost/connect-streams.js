@@ -482,7 +482,9 @@
     const iframe = document.createElement("iframe");
     iframe.src = core.params.ccpUrl;
     iframe.allow = "microphone; camera; autoplay; clipboard-write; identity-credentials-get; storage-access";
-    iframe.setAttribute("style", core.params.style || "width: 100%; height: 100%;");
+    const { width, height } = core.params; // ccphost's addition: a fixed size in pixels
+    const size = width || height ? `width: ${width ? `${width}px` : "100%"}; height: ${height ? `${height}px` : "100%"};` : "";
+    iframe.setAttribute("style", core.params.style || size || "width: 100%; height: 100%;");
     iframe.title = core.params.iframeTitle || IFRAME_NAME;
     iframe.name = IFRAME_NAME;
     core.container.appendChild(iframe);
@@ -502,7 +504,7 @@
     const value = params[key];
     if (value === undefined) return;
     if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
-      throw new ValueError("initCCP: %s must be a positive number of milliseconds, not %j", key, value);
+      throw new ValueError("initCCP: %s must be a positive number, not %j", key, value);
     }
   }
 
@@ -528,7 +530,7 @@
     for (const key of ["loginPopup", "loginPopupAutoClose"]) {
       if (params[key] !== undefined && typeof params[key] !== "boolean") throw new ValueError("initCCP: %s must be true or false", key);
     }
-    for (const key of ["ccpAckTimeout", "ccpSynTimeout", "ccpLoadTimeout"]) checkTimeout(params, key);
+    for (const key of ["ccpAckTimeout", "ccpSynTimeout", "ccpLoadTimeout", "width", "height"]) checkTimeout(params, key);
     for (const key of ["softphone", "chat", "task", "pageOptions", "loginOptions"]) {
       if (params[key] !== undefined && !isObject(params[key])) throw new ValueError("initCCP: %s must be an object", key);
     }

@@ -189,6 +189,6 @@ def test_ccphost_library_records_the_same_day_as_the_official_one(contact_center
     assert sum(e.startswith("accepted") for e in official["log"]) == 1
     assert ours["results"] == official["results"]
     assert ours["endpoints"] == official["endpoints"]
-    assert len(ours["getters"]) == len(official["getters"]) == 11
+    assert len(ours["getters"]) == len(official["getters"]) == 10
     for moment, getters in ours["getters"].items():
         assert getters == official["getters"][moment], moment
