@@ -48,6 +48,12 @@ UNSOLICITED = SignInRefusal(
     "ccphost did not ask for this sign-in",
     "The answer does not match a sign-in started here in the last minutes. Start the sign-in again.",
 )
+OTHER_BROWSER = SignInRefusal(
+    "other_browser",
+    "This sign-in was started in another browser",
+    "The answer does not belong to a sign-in started in this browser, so it could sign you in as "
+    "someone else. Start the sign-in again here.",
+)
 IDP_REFUSED = SignInRefusal(
     "idp_refused", "The identity provider did not sign you in", "The identity provider reported an error."
 )
@@ -85,6 +91,8 @@ def refusal_for(exc: BaseException) -> SignInRefusal:
         return EXPIRED
     if "AudienceRestrictions" in message:
         return WRONG_AUDIENCE
+    if type(exc).__name__ == "OtherBrowser":  # ccphost.accounts.saml.OtherBrowser
+        return OTHER_BROWSER
     if isinstance(exc, UnsolicitedResponse):
         return UNSOLICITED
     if isinstance(exc, StatusError):

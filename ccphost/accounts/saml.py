@@ -9,6 +9,7 @@ in as another instance's agent or as an admin. pysaml2 does the SAML itself (XML
 through xmlsec1, conditions, audience); this module only feeds it per-instance configuration.
 """
 
+import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -84,9 +85,19 @@ def _request_key(alias: str, request_id: str) -> str:
     return f"ccphost:saml-request:{alias}:{request_id}"
 
 
-def remember_request(alias: str, request_id: str) -> None:
-    """Keep an AuthnRequest id server-side (not in the session: the IdP's POST may not carry it)."""
-    cache.set(_request_key(alias, request_id), True, timeout=saml_setting("SAML_REQUEST_LIFETIME"))
+BINDING_COOKIE = "ccphost_saml"
+
+
+def remember_request(alias: str, request_id: str) -> str:
+    """Keep an AuthnRequest id server-side (not in the session: the IdP's POST may not carry
+    it), bound to a random value the starting browser keeps in a cookie; returns that value."""
+    binding = secrets.token_urlsafe(24)
+    cache.set(_request_key(alias, request_id), binding, timeout=saml_setting("SAML_REQUEST_LIFETIME"))
+    return binding
+
+
+class OtherBrowser(Exception):
+    """The answer is to a sign-in that another browser started (login CSRF)."""
 
 
 class OutstandingRequests(Mapping[str, str]):
@@ -96,11 +107,18 @@ class OutstandingRequests(Mapping[str, str]):
     anything else is unsolicited and refused.
     """
 
-    def __init__(self, alias: str) -> None:
+    def __init__(self, alias: str, binding: str | None, require_binding: bool) -> None:
         self.alias = alias
+        self.binding = binding
+        self.require_binding = require_binding
+        self.other_browser = False
 
     def __getitem__(self, request_id: str) -> str:
-        if not isinstance(request_id, str) or not cache.get(_request_key(self.alias, request_id)):
+        stored = cache.get(_request_key(self.alias, request_id)) if isinstance(request_id, str) else None
+        if not stored:
+            raise KeyError(request_id)
+        if self.binding != stored and (self.binding is not None or self.require_binding):
+            self.other_browser = True
             raise KeyError(request_id)
         return ""
 
@@ -121,12 +139,23 @@ class SignedInIdentity:
     expires_at: datetime
 
 
-def verified_identity(idp: IdentityProvider, saml_response: str) -> SignedInIdentity:
-    """Parse and verify a base64 SAMLResponse; pysaml2's exceptions pass through (see errors.py)."""
+def verified_identity(
+    idp: IdentityProvider, saml_response: str, binding: str | None, require_binding: bool = True
+) -> SignedInIdentity:
+    """Parse and verify a base64 SAMLResponse; pysaml2's exceptions pass through (see errors.py).
+
+    ``binding`` is the starting browser's cookie: the answer must be to a request this browser
+    made (when ``require_binding`` is false, as in development over plain HTTP where the IdP's
+    cross-site POST cannot carry the cookie, a missing one is let through, a wrong one never).
+    """
     client = saml_client(idp)
-    response = client.parse_authn_request_response(
-        saml_response, BINDING_HTTP_POST, outstanding=OutstandingRequests(idp.instance.alias)
-    )
+    outstanding = OutstandingRequests(idp.instance.alias, binding, require_binding)
+    try:
+        response = client.parse_authn_request_response(saml_response, BINDING_HTTP_POST, outstanding=outstanding)
+    except Exception:
+        if outstanding.other_browser:
+            raise OtherBrowser("The answer is to a sign-in started in another browser.") from None
+        raise
     if not isinstance(response, AuthnResponse) or response.assertion is None:
         raise ValueError("The SAML response holds no assertion.")
     if response.issuer() != idp.entity_id:

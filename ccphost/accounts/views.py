@@ -3,6 +3,7 @@
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import login, logout
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, render
@@ -17,7 +18,14 @@ from ccphost.accounts import errors
 from ccphost.accounts.errors import SignInRefusal, refusal_for
 from ccphost.accounts.models import IdentityProvider
 from ccphost.accounts.redirects import safe_redirect_target
-from ccphost.accounts.saml import remember_request, saml_client, sp_config, sso_login_path, verified_identity
+from ccphost.accounts.saml import (
+    BINDING_COOKIE,
+    remember_request,
+    saml_client,
+    sp_config,
+    sso_login_path,
+    verified_identity,
+)
 from ccphost.accounts.services import SignInRefused, agent_for_assertion
 from ccphost.instances.models import Instance
 
@@ -54,9 +62,21 @@ def saml_login(request: HttpRequest, alias: str) -> HttpResponse:
     request_id, info = saml_client(idp).prepare_for_authenticate(
         entityid=idp.entity_id, relay_state=target, binding=BINDING_HTTP_REDIRECT
     )
-    remember_request(alias, request_id)
-    location = dict(info["headers"])["Location"]
-    return HttpResponseRedirect(location)
+    binding = remember_request(alias, request_id)
+    response = HttpResponseRedirect(dict(info["headers"])["Location"])
+    # The IdP's answer comes back as a cross-site POST: only a SameSite=None cookie (which
+    # must be Secure) travels with it.
+    secure = settings.SESSION_COOKIE_SECURE
+    response.set_cookie(
+        BINDING_COOKIE,
+        binding,
+        max_age=settings.SAML_REQUEST_LIFETIME,
+        path=f"/saml2/{alias}/",
+        secure=secure,
+        httponly=True,
+        samesite="None" if secure else "Lax",
+    )
+    return response
 
 
 @csrf_exempt  # The identity provider posts here from its own site; the signed assertion is the proof.
@@ -75,7 +95,9 @@ def saml_acs(request: HttpRequest, alias: str) -> HttpResponse:
     if not saml_response:
         return refused(request, instance, errors.MALFORMED)
     try:
-        identity = verified_identity(idp, saml_response)
+        identity = verified_identity(
+            idp, saml_response, request.COOKIES.get(BINDING_COOKIE), require_binding=settings.SESSION_COOKIE_SECURE
+        )
     except Exception as exc:  # pysaml2 signals every kind of invalid response by raising
         refusal = refusal_for(exc)
         logger.warning("SAML sign-in to %s refused (%s): %s", alias, refusal.code, exc)

@@ -5,6 +5,7 @@ from urllib.parse import urlencode
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.test import Client
 from django.urls import reverse
 
 from ccphost.accounts.models import AgentAccess, ConsumedAssertion, IdentityProvider
@@ -232,3 +233,32 @@ def test_name_id_is_the_username_when_no_attribute_is_configured(client, identit
     request_id, relay_state = start_sign_in(client, test_idp)
     post_to_acs(client, test_idp.answer(request_id, ALICE, name_id="agent-007"), relay_state)
     assert User.objects.get(username="agent-007").email == "alice@example.com"
+
+
+def test_answer_to_a_sign_in_started_in_another_browser_is_refused(client, identity_provider, alice, test_idp):
+    # Login CSRF: the attacker starts a sign-in and makes the victim's browser post the answer.
+    attacker = Client()
+    request_id, relay_state = start_sign_in(attacker, test_idp)
+    saml_response = test_idp.answer(request_id, ALICE)
+    start_sign_in(client, test_idp)  # the victim's browser has a binding cookie of its own
+    assert_refused(post_to_acs(client, saml_response, relay_state), "other_browser")
+    assert ConsumedAssertion.objects.count() == 0
+    # The browser that started it still signs in with that answer.
+    assert post_to_acs(attacker, saml_response, relay_state).status_code == 302
+
+
+@pytest.mark.parametrize(("secure", "signs_in"), [(True, False), (False, True)])
+def test_answer_without_the_binding_cookie(client, settings, identity_provider, alice, test_idp, secure, signs_in):
+    # Over HTTPS the cookie (SameSite=None; Secure) always comes back, so its absence refuses;
+    # in development over plain HTTP a Lax cookie cannot ride the IdP's cross-site POST.
+    settings.SESSION_COOKIE_SECURE = secure
+    request_id, relay_state = start_sign_in(client, test_idp)
+    cookie = client.cookies["ccphost_saml"]
+    assert cookie["samesite"] == ("None" if secure else "Lax") and bool(cookie["secure"]) == secure
+    assert cookie["httponly"] and cookie["path"] == "/saml2/acme/"
+    del client.cookies["ccphost_saml"]
+    response = post_to_acs(client, test_idp.answer(request_id, ALICE), relay_state)
+    if signs_in:
+        assert response.status_code == 302
+    else:
+        assert_refused(response, "other_browser")
