@@ -62,7 +62,7 @@ class Changes:
         if pk not in self.agents:
             self.agents[pk] = (
                 Agent.objects.select_for_update(of=("self",))
-                .select_related("user", "status", "next_status", "routing_profile", "instance")
+                .select_related("user", "status", "next_status", "routing_profile__default_outbound_queue", "instance")
                 .get(pk=pk)
             )
         return self.agents[pk]

@@ -10,6 +10,7 @@ from django.db import transaction
 from ccphost.engine.core import Changes
 from ccphost.engine.models import Agent, Connection, Contact, EngineEvent
 from ccphost.engine.signals import event_committed, event_recorded
+from ccphost.instances.models import Instance
 
 ACCOUNT_ID = "000000000000"
 AGENT_EVENT_VERSION = "2017-10-01"
@@ -47,11 +48,19 @@ def record_event(
     return event
 
 
+def share_instance(instance: Instance, *objects: Any) -> None:
+    """Rows of ``instance`` get its loaded copy, so their ARNs cost no query."""
+    for obj in objects:
+        if obj is not None and obj.instance_id == instance.pk:
+            obj.instance = instance
+
+
 def agent_contacts_for_event(agent: Agent) -> list[dict[str, Any]]:
     records = []
     connections = agent.connections.filter(cleared_at__isnull=True).select_related("contact__queue")
     for connection in connections:
         contact = connection.contact
+        share_instance(agent.instance, contact.queue)
         records.append(
             {
                 "Channel": "VOICE",
@@ -77,6 +86,8 @@ def agent_view_state(contact: Contact, agent_connection: Connection) -> str:
 
 def agent_event_snapshot(agent: Agent) -> dict[str, Any]:
     profile = agent.routing_profile
+    inbound = list(profile.queues.all())
+    share_instance(agent.instance, agent.status, agent.next_status, profile, profile.default_outbound_queue, *inbound)
     return {
         "AgentStatus": {"ARN": agent.status.arn, "Name": agent.status.name, "StartTimestamp": iso(agent.status_since)},
         "State": {"Type": agent.state_type, "Name": agent.state_name, "StartTimestamp": iso(agent.state_since)},
@@ -92,15 +103,17 @@ def agent_event_snapshot(agent: Agent) -> dict[str, Any]:
                 "ARN": profile.arn,
                 "Name": profile.name,
                 "DefaultOutboundQueue": {"ARN": profile.default_outbound_queue.arn},
-                "InboundQueues": [{"ARN": q.arn, "Name": q.name} for q in profile.queues.all()],
+                "InboundQueues": [{"ARN": q.arn, "Name": q.name} for q in inbound],
             },
         },
         "Contacts": agent_contacts_for_event(agent),
     }
 
 
-def record_agent_event(changes: Changes, agent: Agent, event_type: str) -> EngineEvent:
-    current = agent_event_snapshot(agent)
+def record_agent_event(
+    changes: Changes, agent: Agent, event_type: str, current: dict[str, Any] | None = None
+) -> EngineEvent:
+    current = current if current is not None else agent_event_snapshot(agent)
     event_id = str(uuid.uuid4())
     payload = {
         "AWSAccountId": ACCOUNT_ID,
@@ -119,8 +132,9 @@ def record_agent_event(changes: Changes, agent: Agent, event_type: str) -> Engin
 
 def record_agent_change(changes: Changes, agent: Agent) -> None:
     """A STATE_CHANGE event whenever what the agent event stream shows has changed."""
-    if agent_event_snapshot(agent) != agent.last_event_snapshot:
-        record_agent_event(changes, agent, "STATE_CHANGE")
+    current = agent_event_snapshot(agent)
+    if current != agent.last_event_snapshot:
+        record_agent_event(changes, agent, "STATE_CHANGE", current)
 
 
 def record_contact_event(changes: Changes, contact: Contact, event_type: str, **detail: Any) -> EngineEvent:

@@ -3,13 +3,14 @@ and the socket frame that carries them. Timestamps are ISO-8601 strings in keys 
 Timestamp/timestamp/timeStamp; the CCP page revives them into Date objects."""
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.utils import timezone
 
-from ccphost.engine.events import agent_view_state, iso
+from ccphost.engine.events import agent_view_state, iso, share_instance
 from ccphost.engine.models import Agent, AgentState, Connection, Contact, Queue, RoutingProfile
 from ccphost.layers import reaches_channel_layer
 
@@ -102,6 +103,13 @@ def contact_snapshot(contact: Contact, own_leg: Connection) -> dict[str, Any]:
     }
 
 
+def shared(agent: Agent, legs: Iterable[Connection]) -> list[Connection]:
+    """The agent's legs, their contacts' queues sharing the agent's loaded instance."""
+    legs = list(legs)
+    share_instance(agent.instance, *(leg.contact.queue for leg in legs))
+    return legs
+
+
 def agent_snapshot(agent: Agent) -> dict[str, Any]:
     system = agent.state_type in ("system", "error")
     own_legs = agent.connections.filter(cleared_at__isnull=True).select_related(
@@ -116,12 +124,14 @@ def agent_snapshot(agent: Agent) -> dict[str, Any]:
         },
         "nextState": state_ref(agent.next_status) if agent.next_status else None,
         "agentAvailabilityState": {"state": agent.status.name, "timeStamp": iso(agent.status_since)},
-        "contacts": [contact_snapshot(leg.contact, leg) for leg in own_legs],
+        "contacts": [contact_snapshot(leg.contact, leg) for leg in shared(agent, own_legs)],
         "snapshotTimestamp": iso(timezone.now()),
     }
 
 
 def routing_profile_configuration(profile: RoutingProfile) -> dict[str, Any]:
+    queues = [entry.queue for entry in profile.queue_entries.select_related("queue")]
+    share_instance(profile.instance, profile.default_outbound_queue, *queues)
     return {
         "name": profile.name,
         "routingProfileARN": profile.arn,
@@ -132,13 +142,14 @@ def routing_profile_configuration(profile: RoutingProfile) -> dict[str, Any]:
             "TASK": profile.task_concurrency,
         },
         "defaultOutboundQueue": queue_ref(profile.default_outbound_queue),
-        "queues": [queue_ref(entry.queue) for entry in profile.queue_entries.select_related("queue")],
+        "queues": [queue_ref(queue) for queue in queues],
     }
 
 
 def agent_configuration(agent: Agent) -> dict[str, Any]:
     user = agent.user
-    states = AgentState.objects.filter(instance=agent.instance, enabled=True).select_related("instance")
+    states = list(AgentState.objects.filter(instance=agent.instance, enabled=True))
+    share_instance(agent.instance, *states)
     return {
         "name": user.get_full_name() or user.get_username(),
         "username": user.get_username(),
@@ -155,9 +166,11 @@ def agent_configuration(agent: Agent) -> dict[str, Any]:
 
 
 def load_agent(pk: int) -> Agent:
-    return Agent.objects.select_related(
-        "user", "instance", "status__instance", "next_status__instance", "routing_profile__default_outbound_queue"
+    agent = Agent.objects.select_related(
+        "user", "instance", "status", "next_status", "routing_profile__default_outbound_queue"
     ).get(pk=pk)
+    share_instance(agent.instance, agent.status, agent.next_status, agent.routing_profile)
+    return agent
 
 
 def snapshot_frame(agent_pk: int) -> dict[str, Any]:

@@ -4,7 +4,7 @@ ringtone plays in exactly one; and connect.ccphost.subscribe, the page's own eve
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Frame, Page
 
 from ccphost.engine import network, seed
 from ccphost.engine.models import Queue
@@ -33,6 +33,15 @@ def signed_in_context(transactional_db, ccphost_server, crm_server, new_page, dj
 def ringing(page: Page) -> str:
     frame = next(f for f in page.frames if "/ccp-v2/" in f.url)
     return str(frame.evaluate("document.documentElement.dataset.ringing || ''"))
+
+
+def frame_wait(page: Page, frame: Frame, expression: str, seconds: float = 10) -> None:
+    """Wait until ``expression`` is true in the CCP frame (its CSP refuses wait_for_function's eval)."""
+    for _ in range(int(seconds * 10)):
+        if frame.evaluate(expression):
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"never true in the CCP frame: {expression}")
 
 
 def has(page: Page, entry: str) -> None:
@@ -147,7 +156,7 @@ def test_host_options_silence_or_replace_the_ringtone(
     has(page, "connecting connecting")
     frame = next(f for f in page.frames if "/ccp-v2/" in f.url)
     if expected:
-        frame.wait_for_function("document.documentElement.dataset.ringing === 'playing'")
+        frame_wait(page, frame, "document.documentElement.dataset.ringing === 'playing'")
         url = frame.evaluate("document.documentElement.dataset.ringtoneUrl")
         assert url.endswith("?tone=custom") == (expected == "custom"), url
     else:
@@ -169,7 +178,7 @@ def test_sign_out_in_the_ccp_sends_terminated_and_the_host_offers_the_login_popu
     popup.wait_for_load_state()
     assert "/connect/acme/login/" in popup.url
     frame = next(f for f in page.frames if "/ccp-v2/" in f.url)
-    frame.wait_for_function("document.getElementById('ccp-status').textContent !== 'Signed in as agent1'")
+    frame_wait(page, frame, "document.getElementById('ccp-status').textContent !== 'Signed in as agent1'")
     # The session is over for every tab: a fresh CCP frame is not signed in.
     status = page.context.request.get(f"{ccphost_server.url}/connect/acme/ccp-v2/").text()
     assert '"signedIn": false' in status
