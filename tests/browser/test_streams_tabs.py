@@ -10,7 +10,7 @@ from ccphost.engine import network, seed
 from ccphost.engine.models import Queue
 from ccphost.instances.models import Instance
 from ccphost.instances.services import Actor, approve_origins
-from tests.browser.fixtures import elsewhere, session_cookie
+from tests.browser.fixtures import CHROMIUM, CHROMIUM_ARGS, elsewhere, session_cookie
 from tests.browser.streams_harness import crm_page
 
 pytestmark = pytest.mark.browser
@@ -182,3 +182,27 @@ def test_sign_out_in_the_ccp_sends_terminated_and_the_host_offers_the_login_popu
     # The session is over for every tab: a fresh CCP frame is not signed in.
     status = page.context.request.get(f"{ccphost_server.url}/connect/acme/ccp-v2/").text()
     assert '"signedIn": false' in status
+
+
+def test_refused_microphone_is_reported_as_a_softphone_error(signed_in_context, ccphost_server, crm_server, browser):
+    # A browser whose permission prompts are all refused (no fake accept-everything UI).
+    args = [a for a in CHROMIUM_ARGS if a != "--use-fake-ui-for-media-stream"] + ["--deny-permission-prompts"]
+    refusing = browser.browser_type.launch(executable_path=CHROMIUM, headless=True, args=args)
+    try:
+        _, signed_in = signed_in_context
+        context = refusing.new_context()
+        context.add_cookies(signed_in.context.cookies())
+        page = context.new_page()
+        html = crm_page("ccphost", ccphost_server.url).replace(
+            "connect.agent((agent) => {",
+            "connect.agent((agent) => {\n"
+            "  agent.onSoftphoneError((e) => window.log.push('softphoneError ' + e.errorType));",
+        )
+        page.goto(crm_server.add("/crm.html", html))
+        page.wait_for_function(
+            "(entry) => window.log.includes(entry)", arg="softphoneError microphone_not_shared", timeout=15_000
+        )
+        frame = next(f for f in page.frames if "/ccp-v2/" in f.url)
+        assert "microphone" in frame.evaluate("document.body.innerText").lower()
+    finally:
+        refusing.close()
