@@ -164,7 +164,9 @@ class CcpClient:
                     sent = parse_time(frame["snapshot"]["snapshotTimestamp"])
                     self.phase.latencies_ms.append((arrived - sent) * 1000)
             elif "requestId" in frame and frame["requestId"] in self.answers:
-                self.answers.pop(frame["requestId"]).set_result(arrived)
+                future = self.answers.pop(frame["requestId"])
+                if not future.done():  # a request that already timed out is counted as lost
+                    future.set_result(arrived)
 
     async def request(self, request_id: str, method: str, params: dict[str, Any]) -> float:
         future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
