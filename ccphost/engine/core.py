@@ -77,14 +77,21 @@ class Changes:
 
 
 @contextmanager
-def engine_transaction(instance: Instance, now: datetime | None = None) -> Iterator[Changes]:
-    """Lock the instance's engine, yield the change set, settle it and push snapshots on commit."""
+def engine_lock(instance: Instance, now: datetime | None = None) -> Iterator[Changes]:
+    """Lock the instance's engine and yield a change set that is not settled: for changes
+    that touch no agent state (a socket row, a LOGIN event); call ``settle`` when they do."""
     engine_settings(instance)  # outside the lock: get_or_create may insert
     with transaction.atomic():
         settings = (
             InstanceSettings.objects.select_for_update(of=("self",)).select_related("instance").get(instance=instance)
         )
-        changes = Changes(settings=settings, now=now or timezone.now())
+        yield Changes(settings=settings, now=now or timezone.now())
+
+
+@contextmanager
+def engine_transaction(instance: Instance, now: datetime | None = None) -> Iterator[Changes]:
+    """Lock the instance's engine, yield the change set, settle it and push snapshots on commit."""
+    with engine_lock(instance, now) as changes:
         yield changes
         settle(changes)
 

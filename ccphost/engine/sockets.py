@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from ccphost.engine.core import engine_transaction
+from ccphost.engine.core import engine_lock, engine_transaction, settle
 from ccphost.engine.events import record_agent_event
 from ccphost.engine.models import Agent, CcpSocket
 
@@ -18,7 +18,9 @@ TOUCH_EVERY = timedelta(minutes=1)
 
 
 def open_ccp_socket(agent: Agent, channel_name: str, session_key: str) -> None:
-    with engine_transaction(agent.instance) as changes:
+    # Only a second session changes what the agent's CCP shows (MultipleCcpWindows): the
+    # common case, a socket row and maybe a LOGIN event, skips routing and the snapshot push.
+    with engine_lock(agent.instance) as changes:
         agent = changes.agent(agent.pk)
         CcpSocket.objects.filter(agent=agent, last_seen__lt=changes.now - STALE_AFTER).delete()
         sockets = CcpSocket.objects.filter(agent=agent)
@@ -28,22 +30,26 @@ def open_ccp_socket(agent: Agent, channel_name: str, session_key: str) -> None:
         )
         if first:
             record_agent_event(changes, agent, "LOGIN")
+            agent.save(update_fields=["last_event_snapshot"])
         elif sockets.exclude(session_key=session_key).exists():
             agent.error_state = MULTIPLE_WINDOWS
+            settle(changes)
 
 
 def close_ccp_socket(channel_name: str) -> None:
     socket = CcpSocket.objects.select_related("agent__instance").filter(channel_name=channel_name).first()
     if socket is None:
         return
-    with engine_transaction(socket.agent.instance) as changes:
+    with engine_lock(socket.agent.instance) as changes:
         agent = changes.agent(socket.agent_id)
         CcpSocket.objects.filter(channel_name=channel_name).delete()
         remaining = CcpSocket.objects.filter(agent=agent, last_seen__gte=changes.now - STALE_AFTER)
         if not remaining.exists():
             record_agent_event(changes, agent, "LOGOUT")
+            agent.save(update_fields=["last_event_snapshot"])
         if agent.error_state == MULTIPLE_WINDOWS and remaining.values("session_key").distinct().count() <= 1:
             agent.error_state = ""
+            settle(changes)
 
 
 def ccp_socket_alive(channel_name: str) -> None:
