@@ -26,19 +26,21 @@ function showSignIn() {
   if (parent.framed) offerStorageAccess();
 }
 
+/** When this frame last reloaded itself to take storage access (its name survives reloads;
+ * storage may be blocked here). */
+const lastStorageAccessReload = Number((window.name.match(/^ccphost-storage-access:(\d+)$/) || [])[1] || 0);
+
 /**
  * A browser that blocks third-party cookies hides the agent's session from this frame even
  * after signing in through the popup. Tell the agent, and let one click grant access
  * (the Storage Access API needs a click inside the frame).
  */
-/** When this frame last reloaded itself to take storage access (its name survives reloads;
- * storage may be blocked here). */
-const lastStorageAccessReload = Number((window.name.match(/^ccphost-storage-access:(\d+)$/) || [])[1] || 0);
-
 async function offerStorageAccess() {
   if (!document.hasStorageAccess || (await document.hasStorageAccess())) return;
   // Allowed before (an earlier frame of this site): take it without a click, reload once.
-  const permission = await navigator.permissions.query({ name: "storage-access" }).catch(() => null);
+  const permission = navigator.permissions
+    ? await navigator.permissions.query({ name: "storage-access" }).catch(() => null)
+    : null;
   if (permission && permission.state === "granted" && Date.now() - lastStorageAccessReload > 30000) {
     try {
       await document.requestStorageAccess();
