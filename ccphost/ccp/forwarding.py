@@ -7,15 +7,11 @@ events of hosted instances.
 The records are only as trustworthy as the agent's browser that forwarded them: an agent can
 only ever write events of their own agent."""
 
-import uuid
 from typing import Any
 
-from django.db import transaction
-from django.utils import timezone
-
-from ccphost.engine.core import Changes
-from ccphost.engine.events import ACCOUNT_ID, AGENT_EVENT_VERSION, record_event
-from ccphost.engine.models import Agent, EngineEvent, InstanceSettings
+from ccphost.engine.core import Changes, engine_lock
+from ccphost.engine.events import ACCOUNT_ID, iso, record_agent_event, record_event
+from ccphost.engine.models import Agent, EngineEvent
 from ccphost.instances.models import Instance
 
 MAX_CONTACTS = 20
@@ -151,18 +147,16 @@ def record_forwarded(agent_pk: int, data: Any) -> list[int]:
         raise ForwardError("Only the agents of Amazon Connect instances forward Streams events.")
     current = agent_event_snapshot(agent, data)
     agent_arn = optional_text(mapping(data.get("configuration"), "configuration").get("agentARN")) or agent.arn
-    with transaction.atomic():
-        settings = InstanceSettings.objects.select_for_update().select_related("instance").get(instance=agent.instance)
-        agent = Agent.objects.select_for_update().select_related("user", "instance").get(pk=agent_pk)
-        changes = Changes(settings=settings, now=timezone.now())
+    with engine_lock(agent.instance) as changes:
+        agent = changes.agent(agent_pk)
         previous = agent.last_event_snapshot or None
         if previous == current:
             return []
         recorded = []
-        if previous is None or {k: v for k, v in previous.items() if k != "Contacts"} != {
-            k: v for k, v in current.items() if k != "Contacts"
-        }:
-            recorded.append(record_agent(changes, agent, agent_arn, current, previous))
+        if previous is None or without_contacts(previous) != without_contacts(current):
+            agent.last_event_snapshot = previous
+            event_type = "LOGIN" if previous is None else "STATE_CHANGE"
+            recorded.append(record_agent_event(changes, agent, event_type, current, agent_arn=agent_arn))
         before = {c["ContactId"]: c for c in (previous or {}).get("Contacts", [])}
         after = {c["ContactId"]: c for c in current["Contacts"]}
         for contact_id in [*after, *(c for c in before if c not in after)]:
@@ -174,22 +168,8 @@ def record_forwarded(agent_pk: int, data: Any) -> list[int]:
         return [event.sequence for event in recorded]
 
 
-def record_agent(
-    changes: Changes, agent: Agent, agent_arn: str, current: dict[str, Any], previous: dict[str, Any] | None
-) -> EngineEvent:
-    event_type = "LOGIN" if previous is None else "STATE_CHANGE"
-    payload = {
-        "AWSAccountId": ACCOUNT_ID,
-        "AgentARN": agent_arn,
-        "CurrentAgentSnapshot": current,
-        "PreviousAgentSnapshot": previous,
-        "EventId": str(uuid.uuid4()),
-        "EventTimestamp": changes.now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "EventType": event_type,
-        "InstanceARN": changes.instance.arn_prefix,
-        "Version": AGENT_EVENT_VERSION,
-    }
-    return record_event(changes, EngineEvent.Stream.AGENT, event_type, payload, agent=agent)
+def without_contacts(snapshot: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in snapshot.items() if key != "Contacts"}
 
 
 def record_contact(
@@ -205,7 +185,7 @@ def record_contact(
         "InitiationMethod": contact["InitiationMethod"],
         "InstanceArn": changes.instance.arn_prefix,
         "EventType": event_type,
-        "EventTimestamp": changes.now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "EventTimestamp": iso(changes.now),
         "QueueInfo": {"QueueArn": queue.get("ARN"), "EnqueueTimestamp": contact.get("QueueTimestamp")}
         if queue
         else None,

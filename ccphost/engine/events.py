@@ -111,13 +111,19 @@ def agent_event_snapshot(agent: Agent) -> dict[str, Any]:
 
 
 def record_agent_event(
-    changes: Changes, agent: Agent, event_type: str, current: dict[str, Any] | None = None
+    changes: Changes,
+    agent: Agent,
+    event_type: str,
+    current: dict[str, Any] | None = None,
+    agent_arn: str | None = None,
 ) -> EngineEvent:
+    """An agent event from ``current`` (default: the agent as the engine has it) and the
+    agent's last recorded snapshot; ``agent_arn`` when it is not ccphost's (Amazon's)."""
     current = current if current is not None else agent_event_snapshot(agent)
     event_id = str(uuid.uuid4())
     payload = {
         "AWSAccountId": ACCOUNT_ID,
-        "AgentARN": agent.arn,
+        "AgentARN": agent_arn or agent.arn,
         "CurrentAgentSnapshot": current,
         "PreviousAgentSnapshot": agent.last_event_snapshot,
         "EventId": event_id,

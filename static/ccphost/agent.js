@@ -1,6 +1,8 @@
 // ccphost's agent page: embed the instance's CCP with the options rendered by the server and,
 // when the CCP is Amazon's own, forward what Streams sees to ccphost (README: "Events beyond
 // the CCP"), which records and relays it like the events of hosted instances.
+import { reconnectDelay } from "./ccp/socket.js";
+
 const options = JSON.parse(document.getElementById("init-ccp-options").textContent);
 const pageOptions = JSON.parse(document.getElementById("agent-page-options").textContent);
 const container = document.getElementById("ccp-container");
@@ -47,9 +49,8 @@ function forwardStreamsEvents(path) {
       if (frame.type === "error") record(`ccphost: ${frame.message}`);
     };
     socket.onclose = () => {
-      const delay = Math.min(30000, 500 * 2 ** Math.min(retries, 6)) * (0.5 + Math.random() / 2);
+      setTimeout(open, reconnectDelay(retries));
       retries += 1;
-      setTimeout(open, delay);
     };
   };
   streams.core.getEventBus().subscribe(streams.AgentEvents.UPDATE, (data) => {

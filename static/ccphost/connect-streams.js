@@ -238,8 +238,7 @@
       setTimeout(() => URL.revokeObjectURL(link.href), 10000);
     }
   }
-  const logger = new Logger();
-  const log = logger;
+  const log = new Logger();
 
   // ---------------------------------------------------------------- event bus
 
@@ -383,7 +382,7 @@
     }
     if (payload.event === EventType.LOG && isObject(payload.data) && typeof payload.data.text === "string") {
       const entry = new LogEntry(payload.data.component || LogComponent.CCP, payload.data.level in LOG_ORDER ? payload.data.level : "INFO", payload.data.text, payload.data.loggerId);
-      if (entry.loggerId !== logger.getLoggerId()) logger.addLogEntry(entry);
+      if (entry.loggerId !== log.getLoggerId()) log.addLogEntry(entry);
     }
     core.bus.trigger(payload.event, payload.data);
   }
@@ -733,10 +732,7 @@
     }
   }
 
-  const provider = () => {
-    if (!core.provider) core.provider = new AgentDataProvider(core.bus);
-    return core.provider;
-  };
+  const provider = () => core.provider; // made when the library loads, renewed by terminate()
   const durationSince = (timestamp) => Date.now() - toTime(timestamp) + (provider().getAgentData().snapshot.skew || 0);
   const on = (eventName) => function (f) {
     if (!isFunction(f)) throw new ValueError("%s: the callback must be a function", eventName);
@@ -1252,7 +1248,7 @@
       get initialized() { return core.initialized; },
     },
     ccphost: { subscribe },
-    getLog: () => logger,
+    getLog: () => log,
     hitch,
     sprintf,
     vsprintf,
