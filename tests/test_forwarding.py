@@ -18,16 +18,21 @@ from tests.test_event_stream import CRM, frames_until_quiet, subscribe
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def amazon(transactional_db, django_user_model):
-    instance = Instance.objects.create(
+def amazon_connect_instance(name: str = "Acme on Amazon") -> Instance:
+    """Instance "acme" whose CCP is Amazon's own."""
+    return Instance.objects.create(
         alias="acme",
-        name="Acme on Amazon",
+        name=name,
         kind=Instance.Kind.AMAZON_CONNECT,
         ccp_url="https://acme.my.connect.aws/ccp-v2/",
         aws_region="us-east-1",
         aws_instance_id=str(uuid.uuid4()),
     )
+
+
+@pytest.fixture
+def amazon(transactional_db, django_user_model):
+    instance = amazon_connect_instance()
     approve_origins(instance, [CRM], Actor(source="command"))
     seed.seed_instance_defaults(instance)
     ada = seed.make_agent(instance, django_user_model.objects.create_user("ada", first_name="Ada"))

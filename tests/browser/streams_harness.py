@@ -3,6 +3,9 @@ ccphost's connect-streams.js or the official amazon-connect-streams from npm."""
 
 from pathlib import Path
 
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Page
+
 STREAMS = Path(__file__).resolve().parent / "vendor/node_modules/amazon-connect-streams/release/connect-streams.js"
 OFFICIAL_MISSING = "run `make test-deps` for the official amazon-connect-streams"
 
@@ -100,3 +103,34 @@ def library_tag(library: str, ccphost_url: str) -> str:
 
 def crm_page(library: str, ccphost_url: str, alias: str = "acme") -> str:
     return PAGE.format(library=library_tag(library, ccphost_url), recorder=RECORDER, ccphost=ccphost_url, alias=alias)
+
+
+def sign_in_through_popup(page: Page, url: str, username: str, password: str) -> None:
+    """Open the CRM page at ``url``; sign in in the login popup its host library opens."""
+    with page.expect_popup(timeout=15_000) as opened:
+        page.goto(url)
+    popup = opened.value
+    popup.wait_for_load_state()
+    popup.fill("#id_username", username)
+    popup.fill("#id_password", password)
+    popup.click("button[type=submit]")
+    popup.wait_for_event("close", timeout=15_000)
+
+
+def wait_entry(page: Page, entry: str, count: int = 1, timeout: int = 15_000) -> None:
+    """Wait until the recorder's log holds ``entry`` ``count`` times."""
+    try:
+        page.wait_for_function(
+            "([entry, count]) => window.log.filter((e) => e === entry).length >= count",
+            arg=[entry, count],
+            timeout=timeout,
+        )
+    except PlaywrightError as error:
+        raise AssertionError(f"{entry!r} not seen: {page.evaluate('[window.log, window.results]')}") from error
+
+
+def choose_state(page: Page, name: str) -> None:
+    """The agent picks a state from the page, through the library's Agent.setState."""
+    page.evaluate(
+        "(name) => agentApi.setState(agentApi.getAgentStates().find((s) => s.name === name), calls('setState'))", name
+    )

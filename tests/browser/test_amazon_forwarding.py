@@ -2,19 +2,17 @@
 ccphost, which records agent and contact events and relays them back. Amazon's CCP is outside
 this machine, so a stand-in answers at its URL and speaks the protocol."""
 
-import uuid
-
 import pytest
 from playwright.sync_api import expect
 
 from ccphost.engine import seed
 from ccphost.engine.models import EngineEvent
-from ccphost.instances.models import Instance
 from tests.browser.fixtures import session_cookie
+from tests.test_forwarding import amazon_connect_instance
 
 pytestmark = pytest.mark.browser
 
-CCP_URL = "https://acme.my.connect.aws/ccp-v2/"
+CCP_URL = "https://acme.my.connect.aws/ccp-v2/"  # amazon_connect_instance's
 
 # Amazon's CCP, reduced to the protocol: acknowledge, answer synchronize, send agent updates.
 STAND_IN_CCP = """<!doctype html><html><body><script>
@@ -43,14 +41,7 @@ STAND_IN_CCP = """<!doctype html><html><body><script>
 
 
 def test_agent_page_forwards_amazon_streams_events(transactional_db, ccphost_server, new_page, django_user_model):
-    instance = Instance.objects.create(
-        alias="acme",
-        name="Acme on Amazon",
-        kind=Instance.Kind.AMAZON_CONNECT,
-        ccp_url=CCP_URL,
-        aws_region="us-east-1",
-        aws_instance_id=str(uuid.uuid4()),
-    )
+    instance = amazon_connect_instance()
     seed.seed_instance_defaults(instance)
     user = django_user_model.objects.create_user("ada", first_name="Ada")
     seed.make_agent(instance, user)

@@ -9,7 +9,6 @@ import contextlib
 from typing import Any
 
 import pytest
-from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
 
 from ccphost.engine import core, network, seed
@@ -17,23 +16,19 @@ from ccphost.engine.models import Contact, Queue
 from ccphost.instances.models import Instance
 from ccphost.instances.services import Actor, approve_origins
 from tests.browser.fixtures import elsewhere
-from tests.browser.streams_harness import OFFICIAL_MISSING, STREAMS, crm_page
+from tests.browser.streams_harness import (
+    OFFICIAL_MISSING,
+    STREAMS,
+    choose_state,
+    crm_page,
+    sign_in_through_popup,
+    wait_entry,
+)
 
 pytestmark = pytest.mark.browser
 
 CALLER = "+15555550123"
 BUSY_NUMBER = "+15555550002"
-
-
-def wait_entry(page: Page, entry: str, count: int = 1, timeout: int = 15_000) -> None:
-    try:
-        page.wait_for_function(
-            "([entry, count]) => window.log.filter((e) => e === entry).length >= count",
-            arg=[entry, count],
-            timeout=timeout,
-        )
-    except PlaywrightError as error:
-        raise AssertionError(f"{entry!r} not seen: {page.evaluate('[window.log, window.results]')}") from error
 
 
 def wait_result(page: Page, result: str) -> None:
@@ -45,18 +40,11 @@ def run_day(
 ) -> dict[str, Any]:
     """The scenario, driven step by step: each step waits for what it must cause."""
     url = crm_server.add(f"/crm-{library}.html", crm_page(library, ccphost_url))
-    with page.expect_popup(timeout=15_000) as opened:
-        page.goto(url)
-    popup = opened.value
-    popup.wait_for_load_state()
-    popup.fill("#id_username", username)
-    popup.fill("#id_password", "pw-agent-pw")
-    popup.click("button[type=submit]")
-    popup.wait_for_event("close", timeout=15_000)
+    sign_in_through_popup(page, url, username, "pw-agent-pw")
     page.wait_for_function("window.agentApi !== undefined", timeout=20_000)
     getters: dict[str, Any] = {"signed in": page.evaluate("getters()")}
 
-    page.evaluate("agentApi.setState(agentApi.getAgentStates().find((s) => s.name === 'Available'), calls('setState'))")
+    choose_state(page, "Available")
     wait_entry(page, "routable Available")
     wait_result(page, "setState ok")
     getters["available"] = page.evaluate("getters()")
@@ -117,7 +105,7 @@ def run_day(
     elsewhere(network.customer_hangs_up, instance, page.evaluate("contactApi.getContactId()"))
     page.evaluate("contactApi.clear(calls('clear missed'))")
     wait_entry(page, "destroy throws StateError", count=2)
-    page.evaluate("agentApi.setState(agentApi.getAgentStates().find((s) => s.name === 'Available'), calls('setState'))")
+    choose_state(page, "Available")
     wait_entry(page, "stateChange MissedCallAgent Available")
     page.evaluate(f"agentApi.connect(connect.Endpoint.byPhoneNumber('{BUSY_NUMBER}'), calls('connect'))")
     wait_entry(page, "agentError LineEngagedCustomer")

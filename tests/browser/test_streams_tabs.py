@@ -11,7 +11,7 @@ from ccphost.engine.models import Queue
 from ccphost.instances.models import Instance
 from ccphost.instances.services import Actor, approve_origins
 from tests.browser.fixtures import CHROMIUM, CHROMIUM_ARGS, elsewhere, session_cookie
-from tests.browser.streams_harness import crm_page
+from tests.browser.streams_harness import choose_state, crm_page, wait_entry
 
 pytestmark = pytest.mark.browser
 
@@ -44,10 +44,6 @@ def frame_wait(page: Page, frame: Frame, expression: str, seconds: float = 10) -
     raise AssertionError(f"never true in the CCP frame: {expression}")
 
 
-def has(page: Page, entry: str) -> None:
-    page.wait_for_function("(entry) => window.log.includes(entry)", arg=entry, timeout=15_000)
-
-
 def test_two_tabs_see_every_change_and_one_rings(signed_in_context, ccphost_server, crm_server):
     instance, first = signed_in_context
     url = crm_server.add("/crm.html", crm_page("ccphost", ccphost_server.url))
@@ -57,14 +53,14 @@ def test_two_tabs_see_every_change_and_one_rings(signed_in_context, ccphost_serv
         tab.goto(url)
         tab.wait_for_function("window.agentApi !== undefined", timeout=20_000)
 
-    first.evaluate("agentApi.setState(agentApi.getAgentStates().find((s) => s.name === 'Available'), calls('set'))")
+    choose_state(first, "Available")
     for tab in tabs:
-        has(tab, "stateChange Offline Available")
+        wait_entry(tab, "stateChange Offline Available")
 
     queue = Queue.objects.get(instance=instance, name=seed.BASIC_QUEUE)
     elsewhere(network.start_inbound_contact, instance, queue, CALLER, {"customerNumber": CALLER})
     for tab in tabs:
-        has(tab, "connecting connecting")
+        wait_entry(tab, "connecting connecting")
     for _ in range(50):
         states = [ringing(tab) for tab in tabs]
         if "playing" in states:
@@ -74,7 +70,7 @@ def test_two_tabs_see_every_change_and_one_rings(signed_in_context, ccphost_serv
 
     second.evaluate("contactApi.accept(calls('accept'))")
     for tab in tabs:
-        has(tab, "connected connected")
+        wait_entry(tab, "connected connected")
     for _ in range(50):
         states = [ringing(tab) for tab in tabs]
         if states == ["", ""]:
@@ -99,12 +95,12 @@ def test_page_subscription_sees_the_incoming_contact_and_resumes_after_a_sequenc
     html = crm_page("ccphost", ccphost_server.url).replace("</script></body>", SUBSCRIBER_SCRIPT + "</script></body>")
     page.goto(crm_server.add("/crm.html", html))
     page.wait_for_function("window.agentApi !== undefined", timeout=20_000)
-    page.evaluate("agentApi.setState(agentApi.getAgentStates().find((s) => s.name === 'Available'), calls('set'))")
-    has(page, "stateChange Offline Available")
+    choose_state(page, "Available")
+    wait_entry(page, "stateChange Offline Available")
 
     queue = Queue.objects.get(instance=instance, name=seed.BASIC_QUEUE)
     elsewhere(network.start_inbound_contact, instance, queue, CALLER, {"customerNumber": CALLER, "orderId": "A-17"})
-    has(page, "connecting connecting")
+    wait_entry(page, "connecting connecting")
     # The screen-pop: the contact's attributes reach the page before the agent accepts.
     page.wait_for_function(
         "window.events.some((e) => Object.values(e.attributes).some((a) => a.orderId === 'A-17'))", timeout=15_000
@@ -126,7 +122,7 @@ def test_page_subscription_sees_the_incoming_contact_and_resumes_after_a_sequenc
         last,
     )
     page.evaluate("contactApi.accept(calls('accept'))")
-    has(page, "connected connected")
+    wait_entry(page, "connected connected")
     page.wait_for_function("window.later.length > 0", timeout=15_000)
     later = page.evaluate("window.later.map((e) => e.seq)")
     assert min(later) > last and later == sorted(set(later)), (last, later)
@@ -149,11 +145,11 @@ def test_host_options_silence_or_replace_the_ringtone(
     )
     page.goto(crm_server.add("/crm.html", html))
     page.wait_for_function("window.agentApi !== undefined", timeout=20_000)
-    page.evaluate("agentApi.setState(agentApi.getAgentStates().find((s) => s.name === 'Available'), calls('set'))")
-    has(page, "stateChange Offline Available")
+    choose_state(page, "Available")
+    wait_entry(page, "stateChange Offline Available")
     queue = Queue.objects.get(instance=instance, name=seed.BASIC_QUEUE)
     elsewhere(network.start_inbound_contact, instance, queue, CALLER, {})
-    has(page, "connecting connecting")
+    wait_entry(page, "connecting connecting")
     frame = next(f for f in page.frames if "/ccp-v2/" in f.url)
     if expected:
         frame_wait(page, frame, "document.documentElement.dataset.ringing === 'playing'")
@@ -173,7 +169,7 @@ def test_sign_out_in_the_ccp_sends_terminated_and_the_host_offers_the_login_popu
     page.evaluate("connect.core.getEventBus().subscribe('terminated', () => window.log.push('terminated'))")
     with page.expect_popup(timeout=15_000) as opened:
         page.frame_locator("iframe").locator("#sign-out").click()
-        has(page, "terminated")
+        wait_entry(page, "terminated")
     popup = opened.value
     popup.wait_for_load_state()
     assert "/connect/acme/login/" in popup.url

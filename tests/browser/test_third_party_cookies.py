@@ -8,13 +8,13 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import Browser, BrowserContext
 
 from ccphost.engine import seed
 from ccphost.instances.models import Instance
 from ccphost.instances.services import Actor, approve_origins
 from tests.browser.fixtures import CHROMIUM, CHROMIUM_ARGS
-from tests.browser.streams_harness import crm_page
+from tests.browser.streams_harness import crm_page, sign_in_through_popup
 
 pytestmark = pytest.mark.browser
 
@@ -52,20 +52,9 @@ def profile_allowing_third_party_cookies(browser: Browser, tmp_path) -> Iterator
     context.close()
 
 
-def sign_in_through_popup(page: Page, url: str) -> None:
-    with page.expect_popup(timeout=15_000) as opened:
-        page.goto(url)
-    popup = opened.value
-    popup.wait_for_load_state()
-    popup.fill("#id_username", "agent1")
-    popup.fill("#id_password", "pw-agent-pw")
-    popup.click("button[type=submit]")
-    popup.wait_for_event("close", timeout=15_000)
-
-
 def test_session_cookie_reaches_the_ccp_framed_on_another_site(cross_site, profile_allowing_third_party_cookies):
     page = profile_allowing_third_party_cookies.new_page()
-    sign_in_through_popup(page, cross_site)
+    sign_in_through_popup(page, cross_site, "agent1", "pw-agent-pw")
     page.wait_for_function("window.agentApi !== undefined", timeout=20_000)
     assert page.evaluate("window.log[0]").startswith("agent ")
 
@@ -73,7 +62,7 @@ def test_session_cookie_reaches_the_ccp_framed_on_another_site(cross_site, profi
 def test_blocked_third_party_cookies_get_instructions_and_storage_access(cross_site, new_page):
     # Playwright's contexts are incognito profiles, where Chromium blocks third-party cookies.
     page = new_page()
-    sign_in_through_popup(page, cross_site)
+    sign_in_through_popup(page, cross_site, "agent1", "pw-agent-pw")
     frame = page.frame_locator("iframe")
     note = frame.locator("#storage-access-note")
     note.wait_for(timeout=15_000)
