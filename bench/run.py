@@ -68,13 +68,23 @@ def free_port() -> int:
 
 
 def mode_env(mode: str, var_dir: Path, port: int) -> dict[str, str]:
-    env = {**os.environ, "CCPHOST_VAR_DIR": str(var_dir), "DEBUG": "1", "SITE_URL": SITE.format(port=port)}
+    # Production settings (DEBUG off: no query log), but plain HTTP on loopback.
+    env = {
+        **os.environ,
+        "CCPHOST_VAR_DIR": str(var_dir),
+        "DEBUG": "0",
+        "SECRET_KEY": "ccphost-bench-only-" + "0123456789" * 4,
+        "SITE_URL": SITE.format(port=port),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "0",
+        "CCPHOST_ALLOW_HTTP_LOOPBACK": "1",
+        "CCPHOST_MANIFEST_STATIC": "0",
+    }
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     if mode == "scaled":
         env["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ccphost_bench")
         env["REDIS_URL"] = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
-        env["DATABASE_CONN_MAX_AGE"] = "60"
     return env
 
 

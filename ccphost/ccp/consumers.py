@@ -40,16 +40,23 @@ WATCH_SECONDS = 0.25
 CLOSE_NOT_SIGNED_IN = 4401
 CLOSE_NOT_AN_AGENT = 4403
 CLOSE_UNKNOWN_INSTANCE = 4404
+REFUSALS = {
+    CLOSE_UNKNOWN_INSTANCE: lambda alias: {"type": "error", "message": f"No instance {alias!r}."},
+    CLOSE_NOT_SIGNED_IN: lambda alias: {"type": "auth_fail", "message": "Sign in to use the CCP."},
+    CLOSE_NOT_AN_AGENT: lambda alias: {"type": "access_denied", "message": "You are not an agent of this instance."},
+}
 
 
 @database_sync_to_async
-def instance_exists(alias: str) -> bool:
-    return Instance.objects.filter(alias=alias).exists()
-
-
-@database_sync_to_async
-def find_agent(alias: str, user: Any) -> Agent | None:
-    return Agent.objects.select_related("instance", "user").filter(instance__alias=alias, user=user).first()
+def find_agent(alias: str, user: Any) -> tuple[Agent | None, int]:
+    """The user's agent in the instance, or None and the close code saying why not."""
+    if user is not None and user.is_authenticated:
+        agent = Agent.objects.select_related("instance", "user").filter(instance__alias=alias, user=user).first()
+        if agent is not None:
+            return agent, 0
+    if not Instance.objects.filter(alias=alias).exists():
+        return None, CLOSE_UNKNOWN_INSTANCE
+    return None, CLOSE_NOT_AN_AGENT if user is not None and user.is_authenticated else CLOSE_NOT_SIGNED_IN
 
 
 def error(request_id: Any, type_: str, message: str, status: int) -> dict[str, Any]:
@@ -108,28 +115,20 @@ class CcpConsumer(FrameLimitedConsumer):
     async def connect(self) -> None:
         self.alias: str = self.scope["url_route"]["kwargs"]["alias"]
         await self.accept()
-        if not await instance_exists(self.alias):
-            await self.send_json({"type": "error", "message": f"No instance {self.alias!r}."})
-            await self.close(CLOSE_UNKNOWN_INSTANCE)
-            return
         user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.send_json({"type": "auth_fail", "message": "Sign in to use the CCP."})
-            await self.close(CLOSE_NOT_SIGNED_IN)
-            return
-        agent = await find_agent(self.alias, user)
+        agent, refusal = await find_agent(self.alias, user)
         if agent is None:
-            await self.send_json({"type": "access_denied", "message": "You are not an agent of this instance."})
-            await self.close(CLOSE_NOT_AN_AGENT)
+            await self.send_json(REFUSALS[refusal](self.alias))
+            await self.close(refusal)
             return
         self.agent = agent
         await self.send_json({"type": "hello", "username": user.get_username(), "instance": self.alias})
         session = self.scope.get("session")
         session_key = getattr(session, "session_key", None) or f"socket:{self.channel_name}"
-        await database_sync_to_async(sockets.open_ccp_socket)(agent, self.channel_name, session_key)
         # Join the group before reading the snapshot: a change after the read is pushed.
         await self.channel_layer.group_add(agent.group_name, self.channel_name)
-        await self.ccp_snapshot({"frame": await database_sync_to_async(snapshot_frame)(agent.pk)})
+        frame = await database_sync_to_async(sockets.open_ccp_socket)(agent, self.channel_name, session_key)
+        await self.ccp_snapshot({"frame": frame})
         self.last_heart_beat = time.monotonic()
         local_sockets[agent.pk][self.channel_name] = self
         start_snapshot_watcher()

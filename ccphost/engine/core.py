@@ -1,18 +1,20 @@
 """The frame of every engine change: one transaction holding the instance's engine lock,
 the agents it touched, and what happens at commit (state refresh, routing, versions, pushes)."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import transaction
 from django.utils import timezone
 
+from ccphost.engine import configuration
 from ccphost.engine.models import Agent, InstanceSettings, Timer
 from ccphost.instances.models import Instance
+
+T = TypeVar("T")
 
 
 class EngineError(Exception):
@@ -67,6 +69,10 @@ class Changes:
             )
         return self.agents[pk]
 
+    def cached(self, key: Any, build: Callable[[], T]) -> T:
+        """The instance's configuration, cached per process (engine.configuration)."""
+        return configuration.cached(self.settings, key, build)
+
     def agent_changed(self, agent: Agent) -> Agent:
         return self.agent(agent.pk)
 
@@ -80,11 +86,13 @@ class Changes:
 def engine_lock(instance: Instance, now: datetime | None = None) -> Iterator[Changes]:
     """Lock the instance's engine and yield a change set that is not settled: for changes
     that touch no agent state (a socket row, a LOGIN event); call ``settle`` when they do."""
-    engine_settings(instance)  # outside the lock: get_or_create may insert
+    locked = InstanceSettings.objects.select_for_update(of=("self",)).select_related("instance")
     with transaction.atomic():
-        settings = (
-            InstanceSettings.objects.select_for_update(of=("self",)).select_related("instance").get(instance=instance)
-        )
+        try:
+            settings = locked.get(instance=instance)
+        except InstanceSettings.DoesNotExist:  # the instance's first change
+            engine_settings(instance)
+            settings = locked.get(instance=instance)
         yield Changes(settings=settings, now=now or timezone.now())
 
 
@@ -97,16 +105,18 @@ def engine_transaction(instance: Instance, now: datetime | None = None) -> Itera
 
 
 def settle(changes: Changes) -> None:
+    """Refresh what each touched agent's CCP shows, route waiting contacts, record the
+    agents' events, and push their new snapshots once the transaction commits."""
     from ccphost.engine import events, routing, snapshots
 
-    for agent in list(changes.agents.values()):
-        routing.refresh_agent_state(changes, agent)
-        agent.save()  # routing reads who is idle from the database
-    routing.route_waiting_contacts(changes)
-    for agent in list(changes.agents.values()):
-        routing.refresh_agent_state(changes, agent)
-    for agent in changes.agents.values():
-        events.record_agent_change(changes, agent)
+    legs = {pk: routing.refresh_agent_state(changes, agent) for pk, agent in list(changes.agents.items())}
+    if routing.route_waiting_contacts(changes):
+        legs = {}
+    for pk, agent in list(changes.agents.items()):  # routing may have locked more agents
+        if pk not in legs:
+            legs[pk] = routing.refresh_agent_state(changes, agent)
+    for pk, agent in changes.agents.items():
+        events.record_agent_change(changes, agent, legs[pk])
         agent.snapshot_version += 1
         agent.save()
-        transaction.on_commit(partial(snapshots.push_agent_snapshot, agent.pk))
+        snapshots.push_on_commit(changes, agent, legs[pk])

@@ -3,6 +3,7 @@ events shaped like Amazon Connect contact events, numbered per instance."""
 
 import uuid
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -37,7 +38,7 @@ def record_event(
         created_at=changes.now,
         **targets,
     )
-    event_recorded.send(sender=EngineEvent, event=event, instance=changes.instance)
+    event_recorded.send(sender=EngineEvent, event=event, instance=changes.instance, settings=changes.settings)
 
     def announce_committed_event() -> None:
         event_committed.send(sender=EngineEvent, event=event)
@@ -55,10 +56,10 @@ def share_instance(instance: Instance, *objects: Any) -> None:
             obj.instance = instance
 
 
-def agent_contacts_for_event(agent: Agent) -> list[dict[str, Any]]:
+def agent_contacts_for_event(agent: Agent, legs: list[Connection]) -> list[dict[str, Any]]:
+    """``legs``: the agent's open legs with their contacts and queues (routing.open_legs)."""
     records = []
-    connections = agent.connections.filter(cleared_at__isnull=True).select_related("contact__queue")
-    for connection in connections:
+    for connection in legs:
         contact = connection.contact
         share_instance(agent.instance, contact.queue)
         records.append(
@@ -84,10 +85,24 @@ def agent_view_state(contact: Contact, agent_connection: Connection) -> str:
     return contact.state
 
 
-def agent_event_snapshot(agent: Agent) -> dict[str, Any]:
+def routing_profile_for_event(agent: Agent) -> dict[str, Any]:
     profile = agent.routing_profile
     inbound = list(profile.queues.all())
-    share_instance(agent.instance, agent.status, agent.next_status, profile, profile.default_outbound_queue, *inbound)
+    share_instance(agent.instance, profile, profile.default_outbound_queue, *inbound)
+    return {
+        "ARN": profile.arn,
+        "Name": profile.name,
+        "DefaultOutboundQueue": {"ARN": profile.default_outbound_queue.arn},
+        "InboundQueues": [{"ARN": q.arn, "Name": q.name} for q in inbound],
+    }
+
+
+def agent_event_snapshot(agent: Agent, changes: Changes, legs: list[Connection] | None = None) -> dict[str, Any]:
+    """The agent as Amazon's agent event stream shows it; ``legs`` as routing.open_legs gives them."""
+    from ccphost.engine.routing import open_legs
+
+    profile = changes.cached(("event_profile", agent.routing_profile_id), partial(routing_profile_for_event, agent))
+    share_instance(agent.instance, agent.status, agent.next_status)
     return {
         "AgentStatus": {"ARN": agent.status.arn, "Name": agent.status.name, "StartTimestamp": iso(agent.status_since)},
         "State": {"Type": agent.state_type, "Name": agent.state_name, "StartTimestamp": iso(agent.state_since)},
@@ -99,14 +114,9 @@ def agent_event_snapshot(agent: Agent) -> dict[str, Any]:
             "FirstName": agent.user.first_name,
             "LastName": agent.user.last_name,
             "Username": agent.user.get_username(),
-            "RoutingProfile": {
-                "ARN": profile.arn,
-                "Name": profile.name,
-                "DefaultOutboundQueue": {"ARN": profile.default_outbound_queue.arn},
-                "InboundQueues": [{"ARN": q.arn, "Name": q.name} for q in inbound],
-            },
+            "RoutingProfile": profile,
         },
-        "Contacts": agent_contacts_for_event(agent),
+        "Contacts": agent_contacts_for_event(agent, open_legs(agent) if legs is None else legs),
     }
 
 
@@ -119,7 +129,7 @@ def record_agent_event(
 ) -> EngineEvent:
     """An agent event from ``current`` (default: the agent as the engine has it) and the
     agent's last recorded snapshot; ``agent_arn`` when it is not ccphost's (Amazon's)."""
-    current = current if current is not None else agent_event_snapshot(agent)
+    current = current if current is not None else agent_event_snapshot(agent, changes)
     event_id = str(uuid.uuid4())
     payload = {
         "AWSAccountId": ACCOUNT_ID,
@@ -136,9 +146,9 @@ def record_agent_event(
     return record_event(changes, EngineEvent.Stream.AGENT, event_type, payload, agent=agent)
 
 
-def record_agent_change(changes: Changes, agent: Agent) -> None:
+def record_agent_change(changes: Changes, agent: Agent, legs: list[Connection]) -> None:
     """A STATE_CHANGE event whenever what the agent event stream shows has changed."""
-    current = agent_event_snapshot(agent)
+    current = agent_event_snapshot(agent, changes, legs)
     if current != agent.last_event_snapshot:
         record_agent_event(changes, agent, "STATE_CHANGE", current)
 

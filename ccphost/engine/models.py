@@ -33,6 +33,8 @@ class InstanceSettings(models.Model):
     callback_retry_delay_seconds = models.PositiveIntegerField(default=60)
     simulator_token = models.CharField(max_length=64, default=new_simulator_token, unique=True)
     last_event_sequence = models.BigIntegerField(default=0, editable=False)
+    # New on every change of the instance's configuration (engine.configuration).
+    config_stamp = models.UUIDField(default=uuid.uuid4, editable=False)
 
     class Meta:
         verbose_name = "engine settings"

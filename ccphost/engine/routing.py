@@ -10,7 +10,8 @@ from ccphost.engine.models import Agent, AgentState, Connection, Contact
 
 def open_legs(agent: Agent) -> list[Connection]:
     """The agent's contacts still in their CCP (ringing, talking, or in after-call work)."""
-    return list(agent.connections.filter(cleared_at__isnull=True).select_related("contact"))
+    legs = agent.connections.filter(cleared_at__isnull=True)
+    return list(legs.select_related("contact__queue", "contact__initial_contact"))
 
 
 def displayed_state(agent: Agent, legs: list[Connection]) -> tuple[str, str]:
@@ -30,9 +31,10 @@ def displayed_state(agent: Agent, legs: list[Connection]) -> tuple[str, str]:
     return "system", "Busy"
 
 
-def refresh_agent_state(changes: Changes, agent: Agent) -> None:
+def refresh_agent_state(changes: Changes, agent: Agent) -> list[Connection]:
     """Recompute what the agent's CCP shows, apply a pending next state once the agent's
-    contacts are cleared, and keep `idle_since` for longest-idle routing."""
+    contacts are cleared, and keep `idle_since` for longest-idle routing. Returns the
+    agent's open legs (open_legs)."""
     legs = open_legs(agent)
     if not legs and agent.next_status_id is not None and not agent.error_state:
         agent.status = agent.next_status  # type: ignore[assignment]
@@ -47,16 +49,21 @@ def refresh_agent_state(changes: Changes, agent: Agent) -> None:
         agent.idle_since = changes.now
     elif not free:
         agent.idle_since = None
+    return legs
 
 
-def route_waiting_contacts(changes: Changes) -> None:
+def route_waiting_contacts(changes: Changes) -> bool:
+    """Offer waiting contacts to free agents; True if any was offered."""
     waiting = list(
         Contact.objects.select_for_update()
         .filter(instance=changes.instance, waiting_since__isnull=False, state=Contact.State.INIT)
         .order_by("waiting_since", "pk")
     )
     if not waiting:
-        return
+        return False
+    for agent in changes.agents.values():
+        agent.save()  # routing reads who is idle from the database
+    offered = False
     candidates = Agent.objects.filter(
         instance=changes.instance, state_type=AgentState.Type.ROUTABLE, idle_since__isnull=False
     ).order_by("idle_since", "pk")
@@ -68,8 +75,10 @@ def route_waiting_contacts(changes: Changes) -> None:
         if contact is not None:
             waiting.remove(contact)
             offer_contact(changes, contact, agent)
+            offered = True
         if not waiting:
-            return
+            break
+    return offered
 
 
 def best_contact_for(agent: Agent, waiting: list[Contact]) -> Contact | None:

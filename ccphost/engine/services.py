@@ -83,9 +83,10 @@ def put_agent_state(agent: Agent, state: AgentState) -> None:
         if agent.error_state == "MultipleCcpWindows":
             raise invalid_state("The CCP is open in another browser: close it there first (MultipleCcpWindows).")
         agent.error_state = ""
-        for missed in agent.connections.filter(cleared_at__isnull=True, missed=True):
+        legs = open_legs(agent)
+        for missed in [leg for leg in legs if leg.missed]:
             clear_agent_leg(changes, missed)
-        if open_legs(agent):
+        if any(not leg.missed for leg in legs):
             agent.next_status = None if state.pk == agent.status_id else state
         else:
             if state.pk != agent.status_id:

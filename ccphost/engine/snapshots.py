@@ -3,15 +3,20 @@ and the socket frame that carries them. Timestamps are ISO-8601 strings in keys 
 Timestamp/timestamp/timeStamp; the CCP page revives them into Date objects."""
 
 import logging
-from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.db import transaction
 from django.utils import timezone
 
+from ccphost.engine import configuration
+from ccphost.engine.core import Changes, engine_settings
 from ccphost.engine.events import agent_view_state, iso, share_instance
-from ccphost.engine.models import Agent, AgentState, Connection, Contact, Queue, RoutingProfile
+from ccphost.engine.models import Agent, AgentState, Connection, Contact, InstanceSettings, Queue, RoutingProfile
+from ccphost.engine.routing import open_legs
+from ccphost.instances.models import Instance
 from ccphost.layers import reaches_channel_layer
 
 logger = logging.getLogger(__name__)
@@ -103,18 +108,10 @@ def contact_snapshot(contact: Contact, own_leg: Connection) -> dict[str, Any]:
     }
 
 
-def shared(agent: Agent, legs: Iterable[Connection]) -> list[Connection]:
-    """The agent's legs, their contacts' queues sharing the agent's loaded instance."""
-    legs = list(legs)
-    share_instance(agent.instance, *(leg.contact.queue for leg in legs))
-    return legs
-
-
-def agent_snapshot(agent: Agent) -> dict[str, Any]:
+def agent_snapshot(agent: Agent, legs: list[Connection]) -> dict[str, Any]:
+    """``legs``: the agent's open legs with their contacts and queues (routing.open_legs)."""
     system = agent.state_type in ("system", "error")
-    own_legs = agent.connections.filter(cleared_at__isnull=True).select_related(
-        "contact__queue", "contact__initial_contact"
-    )
+    share_instance(agent.instance, *(leg.contact.queue for leg in legs))
     return {
         "state": {
             "agentStateARN": None if system else agent.status.arn,
@@ -124,7 +121,7 @@ def agent_snapshot(agent: Agent) -> dict[str, Any]:
         },
         "nextState": state_ref(agent.next_status) if agent.next_status else None,
         "agentAvailabilityState": {"state": agent.status.name, "timeStamp": iso(agent.status_since)},
-        "contacts": [contact_snapshot(leg.contact, leg) for leg in shared(agent, own_legs)],
+        "contacts": [contact_snapshot(leg.contact, leg) for leg in legs],
         "snapshotTimestamp": iso(timezone.now()),
     }
 
@@ -146,10 +143,19 @@ def routing_profile_configuration(profile: RoutingProfile) -> dict[str, Any]:
     }
 
 
-def agent_configuration(agent: Agent) -> dict[str, Any]:
+def agent_states_configuration(instance: Instance) -> list[dict[str, Any]]:
+    states = list(AgentState.objects.filter(instance=instance, enabled=True))
+    share_instance(instance, *states)
+    return [state_ref(state) for state in states]
+
+
+def agent_configuration(agent: Agent, settings: InstanceSettings) -> dict[str, Any]:
+    """The agent's configuration; the instance's parts come from the configuration cache."""
     user = agent.user
-    states = list(AgentState.objects.filter(instance=agent.instance, enabled=True))
-    share_instance(agent.instance, *states)
+    cache = partial(configuration.cached, settings)
+    states = cache("agent_states", partial(agent_states_configuration, agent.instance))
+    profile = agent.routing_profile
+    share_instance(agent.instance, profile)
     return {
         "name": user.get_full_name() or user.get_username(),
         "username": user.get_username(),
@@ -160,37 +166,47 @@ def agent_configuration(agent: Agent) -> dict[str, Any]:
         "agentPreferences": {"LANGUAGE": agent.language},
         "permissions": list(agent.permissions),
         "dialableCountries": list(agent.dialable_countries),
-        "agentStates": [state_ref(state) for state in states],
-        "routingProfile": routing_profile_configuration(agent.routing_profile),
+        "agentStates": states,
+        "routingProfile": cache(("routing_profile", profile.pk), partial(routing_profile_configuration, profile)),
     }
 
 
 def load_agent(pk: int) -> Agent:
     agent = Agent.objects.select_related(
-        "user", "instance", "status", "next_status", "routing_profile__default_outbound_queue"
+        "user", "instance__engine_settings", "status", "next_status", "routing_profile__default_outbound_queue"
     ).get(pk=pk)
     share_instance(agent.instance, agent.status, agent.next_status, agent.routing_profile)
     return agent
 
 
-def snapshot_frame(agent_pk: int) -> dict[str, Any]:
-    agent = load_agent(agent_pk)
+def agent_frame(agent: Agent, legs: list[Connection], settings: InstanceSettings) -> dict[str, Any]:
     return {
         "type": "snapshot",
         "version": agent.snapshot_version,
-        "snapshot": agent_snapshot(agent),
-        "configuration": agent_configuration(agent),
+        "snapshot": agent_snapshot(agent, legs),
+        "configuration": agent_configuration(agent, settings),
     }
 
 
-def push_agent_snapshot(agent_pk: int) -> None:
-    """Send the agent's latest full snapshot to every socket of that agent (group agent.<pk>)."""
+def snapshot_frame(agent_pk: int) -> dict[str, Any]:
+    """The agent's latest snapshot frame, read outside any engine transaction."""
+    agent = load_agent(agent_pk)
+    try:
+        settings = agent.instance.engine_settings
+    except InstanceSettings.DoesNotExist:
+        settings = engine_settings(agent.instance)
+    return agent_frame(agent, open_legs(agent), settings)
+
+
+def push_on_commit(changes: Changes, agent: Agent, legs: list[Connection]) -> None:
+    """Once ``changes`` commit, send the agent's new snapshot, built now from what the
+    transaction holds, to every socket of that agent (group agent.<pk>)."""
     if not reaches_channel_layer():
         return  # the CCP sockets' version watcher delivers it
-    try:
-        frame = snapshot_frame(agent_pk)
-    except Agent.DoesNotExist:
-        return
+    transaction.on_commit(partial(send_frame, agent.pk, agent_frame(agent, legs, changes.settings)))
+
+
+def send_frame(agent_pk: int, frame: dict[str, Any]) -> None:
     layer = get_channel_layer()
     try:
         async_to_sync(layer.group_send)(f"agent.{agent_pk}", {"type": "ccp.snapshot", "frame": frame})

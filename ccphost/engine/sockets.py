@@ -5,35 +5,46 @@ A socket row whose process died without closing it goes stale: heartbeats (every
 the CCP page) keep live rows fresh, and rows unseen for STALE_AFTER are ignored and purged."""
 
 from datetime import timedelta
+from typing import Any
 
 from django.utils import timezone
 
 from ccphost.engine.core import engine_lock, engine_transaction, settle
-from ccphost.engine.events import record_agent_event
+from ccphost.engine.events import agent_event_snapshot, record_agent_event
 from ccphost.engine.models import Agent, CcpSocket
+from ccphost.engine.routing import open_legs
+from ccphost.engine.snapshots import agent_frame
 
 MULTIPLE_WINDOWS = "MultipleCcpWindows"
 STALE_AFTER = timedelta(minutes=3)
 TOUCH_EVERY = timedelta(minutes=1)
 
 
-def open_ccp_socket(agent: Agent, channel_name: str, session_key: str) -> None:
-    # Only a second session changes what the agent's CCP shows (MultipleCcpWindows): the
-    # common case, a socket row and maybe a LOGIN event, skips routing and the snapshot push.
+def open_ccp_socket(agent: Agent, channel_name: str, session_key: str) -> dict[str, Any]:
+    """Record the socket (LOGIN on the agent's first) and return its first snapshot frame.
+
+    Only a second session changes what the agent's CCP shows (MultipleCcpWindows): the
+    common case, a socket row and maybe a LOGIN event, skips routing and the snapshot push."""
     with engine_lock(agent.instance) as changes:
         agent = changes.agent(agent.pk)
-        CcpSocket.objects.filter(agent=agent, last_seen__lt=changes.now - STALE_AFTER).delete()
-        sockets = CcpSocket.objects.filter(agent=agent)
-        first = not sockets.exists()
-        CcpSocket.objects.update_or_create(
-            channel_name=channel_name, defaults={"agent": agent, "session_key": session_key, "last_seen": changes.now}
-        )
-        if first:
-            record_agent_event(changes, agent, "LOGIN")
+        fresh_after = changes.now - STALE_AFTER
+        rows = list(CcpSocket.objects.filter(agent=agent).values_list("pk", "channel_name", "session_key", "last_seen"))
+        if stale := [pk for pk, _, _, last_seen in rows if last_seen < fresh_after]:
+            CcpSocket.objects.filter(pk__in=stale).delete()
+        fresh = [(name, key) for pk, name, key, last_seen in rows if pk not in stale and name != channel_name]
+        if any(name == channel_name for _, name, _, _ in rows):
+            CcpSocket.objects.filter(channel_name=channel_name).update(session_key=session_key, last_seen=changes.now)
+        else:
+            CcpSocket.objects.create(agent=agent, channel_name=channel_name, session_key=session_key)
+        legs = open_legs(agent)
+        if not fresh:
+            record_agent_event(changes, agent, "LOGIN", agent_event_snapshot(agent, changes, legs))
             agent.save(update_fields=["last_event_snapshot"])
-        elif sockets.exclude(session_key=session_key).exists():
+        elif any(key != session_key for _, key in fresh):
             agent.error_state = MULTIPLE_WINDOWS
             settle(changes)
+            legs = open_legs(agent)
+        return agent_frame(agent, legs, changes.settings)
 
 
 def close_ccp_socket(channel_name: str) -> None:

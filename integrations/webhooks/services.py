@@ -7,13 +7,29 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from ccphost.engine import configuration
+from ccphost.engine.models import InstanceSettings
 from ccphost.instances.models import Instance
 from integrations.webhooks.models import TEST_EVENT, WebhookDelivery, WebhookEndpoint
 from integrations.webhooks.worker import wake_worker
 
 
+def enabled_endpoints(instance: Instance, settings: InstanceSettings | None = None) -> list[WebhookEndpoint]:
+    """The instance's enabled endpoints; from the configuration cache when the engine's
+    settings row (read under the engine lock) is given."""
+
+    def load() -> list[WebhookEndpoint]:
+        return list(WebhookEndpoint.objects.filter(instance=instance, enabled=True))
+
+    return configuration.cached(settings, "webhook_endpoints", load) if settings is not None else load()
+
+
 def enqueue_event(
-    instance: Instance, event_type: str, payload: dict[str, Any], event_id: uuid.UUID | str | None = None
+    instance: Instance,
+    event_type: str,
+    payload: dict[str, Any],
+    event_id: uuid.UUID | str | None = None,
+    settings: InstanceSettings | None = None,
 ) -> list[WebhookDelivery]:
     """Create one pending delivery per enabled endpoint of ``instance`` that wants
     ``event_type``. Call it inside the transaction that records the event: the deliveries
@@ -21,7 +37,7 @@ def enqueue_event(
     with the same ``event_id`` creates nothing new."""
     key = uuid.UUID(str(event_id)) if event_id else uuid.uuid4()
     now = timezone.now()
-    endpoints = [e for e in WebhookEndpoint.objects.filter(instance=instance, enabled=True) if e.wants(event_type)]
+    endpoints = [e for e in enabled_endpoints(instance, settings) if e.wants(event_type)]
     deliveries = [queue_delivery(endpoint, event_type, payload, key, now) for endpoint in endpoints]
     if deliveries:
         transaction.on_commit(wake_worker, robust=True)

@@ -245,7 +245,7 @@ async def test_a_lost_push_is_repaired_by_the_version_watcher(instance, django_u
     first = await signed_in_agent(socket)
     # A change whose push never arrives: made by another process on the in-memory layer,
     # or dropped by a channel layer.
-    monkeypatch.setattr("ccphost.engine.snapshots.push_agent_snapshot", lambda pk: None)
+    monkeypatch.setattr("ccphost.engine.snapshots.send_frame", lambda pk, frame: None)
     contact_id = await inbound_call(instance)
     frame = await next_frame(socket, "snapshot")
     assert frame["version"] > first["version"]
