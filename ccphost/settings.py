@@ -66,6 +66,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "ccphost.accounts.throttle.SignInThrottleMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
 ]
@@ -152,6 +153,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 AUTHENTICATION_BACKENDS = [
+    # First: refuses password sign-in while throttled, before any password is checked.
+    "ccphost.accounts.backends.SignInThrottleBackend",
     "django.contrib.auth.backends.ModelBackend",
     # Agents signed in by an instance's SAML identity provider (ccphost/accounts).
     "ccphost.accounts.backends.SamlAgentBackend",
@@ -163,6 +166,17 @@ SAML_SP_CERT_FILE = Path(env_str("SAML_SP_CERT_FILE", str(VAR_DIR / "saml" / "sp
 SAML_XMLSEC_BINARY = env_str("SAML_XMLSEC_BINARY", "/usr/bin/xmlsec1")  # Debian's xmlsec1
 SAML_ACCEPTED_TIME_DIFF = env_int("SAML_ACCEPTED_TIME_DIFF", 60)  # clock skew tolerated, seconds
 SAML_REQUEST_LIFETIME = env_int("SAML_REQUEST_LIFETIME", 600)  # how long an AuthnRequest waits, seconds
+# Sign-in throttling (ccphost/accounts/throttle.py): after this many failed password sign-ins
+# for one username, or from one client address, sign-in as it or from it is refused, password
+# unchecked, until CCPHOST_LOGIN_FAILURE_WINDOW seconds after the last failure. 0: no limit.
+CCPHOST_LOGIN_FAILURES_PER_USERNAME = env_int("CCPHOST_LOGIN_FAILURES_PER_USERNAME", 10)
+CCPHOST_LOGIN_FAILURES_PER_IP = env_int("CCPHOST_LOGIN_FAILURES_PER_IP", 50)
+CCPHOST_LOGIN_FAILURE_WINDOW = env_int("CCPHOST_LOGIN_FAILURE_WINDOW", 900)
+if min(CCPHOST_LOGIN_FAILURES_PER_USERNAME, CCPHOST_LOGIN_FAILURES_PER_IP) < 0 or CCPHOST_LOGIN_FAILURE_WINDOW < 1:
+    raise ImproperlyConfigured(
+        "CCPHOST_LOGIN_FAILURES_PER_USERNAME and CCPHOST_LOGIN_FAILURES_PER_IP must be at least 0, "
+        "CCPHOST_LOGIN_FAILURE_WINDOW at least 1"
+    )
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"

@@ -10,3 +10,7 @@ logging.getLogger("xmlschema").setLevel(logging.WARNING)
 class AccountsConfig(AppConfig):
     name = "ccphost.accounts"
     label = "accounts"
+
+    def ready(self) -> None:
+        # Connects the sign-in throttle's signal receivers (count failures, forget on success).
+        from ccphost.accounts import throttle  # noqa: F401
