@@ -27,6 +27,7 @@ from ccphost.engine import sockets, timers
 from ccphost.engine.api import handle_api_request
 from ccphost.engine.core import EngineError
 from ccphost.engine.models import Agent
+from ccphost.engine.prepared import PreparedQuery
 from ccphost.engine.snapshots import snapshot_frame
 from ccphost.instances.models import Instance
 
@@ -47,12 +48,20 @@ REFUSALS = {
 }
 
 
+# Each socket's lookups (engine.prepared: compiled once, not at every call).
+USERS_AGENT = PreparedQuery(
+    lambda alias, user_pk: Agent.objects.select_related("instance", "user").filter(
+        instance__alias=alias, user_id=user_pk
+    )
+)
+AGENT = PreparedQuery(lambda pk: Agent.objects.select_related("instance", "user").filter(pk=pk))
+
+
 @database_sync_to_async
 def find_agent(alias: str, user: Any) -> tuple[Agent | None, int]:
     """The user's agent in the instance, or None and the close code saying why not."""
     if user is not None and user.is_authenticated:
-        agent = Agent.objects.select_related("instance", "user").filter(instance__alias=alias, user=user).first()
-        if agent is not None:
+        for agent in USERS_AGENT(alias, user.pk):
             return agent, 0
     if not Instance.objects.filter(alias=alias).exists():
         return None, CLOSE_UNKNOWN_INSTANCE
@@ -72,7 +81,7 @@ def request_id_of(frame: Any) -> Any:
 
 
 def run_api_request(agent_pk: int, method: str, params: Any) -> Any:
-    agent = Agent.objects.select_related("instance", "user").get(pk=agent_pk)
+    (agent,) = AGENT(agent_pk)
     return handle_api_request(agent, method, params)
 
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from ccphost.engine import configuration
 from ccphost.engine.models import Agent, InstanceSettings, Timer
+from ccphost.engine.prepared import PreparedQuery
 from ccphost.instances.models import Instance
 
 T = TypeVar("T")
@@ -47,6 +48,22 @@ def engine_settings(instance: Instance) -> InstanceSettings:
     return settings
 
 
+LOCKED_SETTINGS = PreparedQuery(
+    lambda instance_pk: (
+        InstanceSettings.objects.select_for_update(of=("self",))
+        .select_related("instance")
+        .filter(instance_id=instance_pk)
+    )
+)
+LOCKED_AGENT = PreparedQuery(
+    lambda pk: (
+        Agent.objects.select_for_update(of=("self",))
+        .select_related("user", "status", "next_status", "routing_profile__default_outbound_queue", "instance")
+        .filter(pk=pk)
+    )
+)
+
+
 @dataclass
 class Changes:
     """What one engine transaction changed; `flush` settles it before commit."""
@@ -62,11 +79,10 @@ class Changes:
     def agent(self, pk: int) -> Agent:
         """The one locked copy of an agent row in this transaction."""
         if pk not in self.agents:
-            self.agents[pk] = (
-                Agent.objects.select_for_update(of=("self",))
-                .select_related("user", "status", "next_status", "routing_profile__default_outbound_queue", "instance")
-                .get(pk=pk)
-            )
+            rows = LOCKED_AGENT(pk)
+            if not rows:
+                raise Agent.DoesNotExist(f"No agent {pk}.")
+            self.agents[pk] = rows[0]
         return self.agents[pk]
 
     def cached(self, key: Any, build: Callable[[], T]) -> T:
@@ -86,14 +102,12 @@ class Changes:
 def engine_lock(instance: Instance, now: datetime | None = None) -> Iterator[Changes]:
     """Lock the instance's engine and yield a change set that is not settled: for changes
     that touch no agent state (a socket row, a LOGIN event); call ``settle`` when they do."""
-    locked = InstanceSettings.objects.select_for_update(of=("self",)).select_related("instance")
     with transaction.atomic():
-        try:
-            settings = locked.get(instance=instance)
-        except InstanceSettings.DoesNotExist:  # the instance's first change
+        rows = LOCKED_SETTINGS(instance.pk)
+        if not rows:  # the instance's first change
             engine_settings(instance)
-            settings = locked.get(instance=instance)
-        yield Changes(settings=settings, now=now or timezone.now())
+            rows = LOCKED_SETTINGS(instance.pk)
+        yield Changes(settings=rows[0], now=now or timezone.now())
 
 
 @contextmanager

@@ -6,12 +6,22 @@ It runs inside the instance's engine lock, so two agents never get the same cont
 from ccphost.engine.core import Changes
 from ccphost.engine.lifecycle import offer_contact
 from ccphost.engine.models import Agent, AgentState, Connection, Contact
+from ccphost.engine.prepared import PreparedQuery
+
+OPEN_LEGS = PreparedQuery(
+    lambda agent_pk: Connection.objects.filter(agent_id=agent_pk, cleared_at__isnull=True).select_related(
+        "contact__queue", "contact__initial_contact"
+    )
+)
 
 
 def open_legs(agent: Agent) -> list[Connection]:
-    """The agent's contacts still in their CCP (ringing, talking, or in after-call work)."""
-    legs = agent.connections.filter(cleared_at__isnull=True)
-    return list(legs.select_related("contact__queue", "contact__initial_contact"))
+    """The agent's contacts still in their CCP (ringing, talking, or in after-call work),
+    with their contacts and queues."""
+    legs = OPEN_LEGS(agent.pk)
+    for leg in legs:
+        leg.agent = agent
+    return legs
 
 
 def displayed_state(agent: Agent, legs: list[Connection]) -> tuple[str, str]:

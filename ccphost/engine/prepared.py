@@ -1,0 +1,68 @@
+"""The engine's hot lookups, compiled to SQL once per thread instead of at every call.
+
+Django compiles a queryset to SQL each time it runs it; for the engine's few lookups that
+run on every change and every socket (an agent row with its relations, its open legs, the
+instance's settings row) that compile is most of the cost: measured on the project's VM,
+0.70 ms for the agent row with five relations against 0.07 ms for running the same SQL.
+
+A `PreparedQuery` builds its queryset with the first arguments it gets, keeps the SQL and
+Django's own row-to-model plan (the compiler's select list and related populators), and
+for later arguments only runs the SQL and builds the models, the way `ModelIterable` does.
+The plan is kept per thread because a compiler belongs to its thread's connection. Only
+shapes whose SQL parameters are exactly the arguments, in order, can be prepared: anything
+else is refused when first used, so a test finds it."""
+
+import threading
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import Model, QuerySet
+from django.db.models.query import get_related_populators  # type: ignore[attr-defined]  # Django's own row plan
+
+M = TypeVar("M", bound=Model)
+
+
+class _Plan:
+    def __init__(self, queryset: QuerySet[Any], args: tuple[Any, ...]) -> None:
+        self.db = queryset.db
+        self.compiler = queryset.query.get_compiler(using=self.db)
+        self.sql, params = self.compiler.as_sql()  # also fills select and klass_info
+        if tuple(params) != args:
+            raise ValueError(f"cannot prepare a query whose parameters {params!r} are not its arguments {args!r}")
+        klass_info = self.compiler.klass_info
+        self.model = klass_info["model"]
+        fields = klass_info["select_fields"]
+        self.start, self.end = fields[0], fields[-1] + 1
+        self.init_list = [column[0].target.attname for column in self.compiler.select[self.start : self.end]]
+        self.populators = get_related_populators(klass_info, self.compiler.select, self.db)
+
+    def run(self, args: tuple[Any, ...]) -> list[Any]:
+        with connections[self.db].cursor() as cursor:
+            cursor.execute(self.sql, args)
+            rows = cursor.fetchall()
+        objects = []
+        for row in self.compiler.results_iter([rows]):
+            obj = self.model.from_db(self.db, self.init_list, row[self.start : self.end])
+            for populator in self.populators:
+                populator.populate(row, obj)
+            objects.append(obj)
+        return objects
+
+
+class PreparedQuery(Generic[M]):
+    """``build(*args)`` gives the queryset; calling the prepared query gives its rows."""
+
+    def __init__(self, build: Callable[..., QuerySet[M]]) -> None:
+        self.build = build
+        self.local = threading.local()
+
+    def __call__(self, *args: Any) -> list[M]:
+        plans: dict[int, _Plan] = self.local.__dict__.setdefault("plans", {})
+        # Keyed by the connection object the plan's compiler belongs to (the engine uses
+        # the default database only).
+        key = id(connections[DEFAULT_DB_ALIAS])
+        plan = plans.get(key)
+        if plan is None:
+            plan = plans[key] = _Plan(self.build(*args), args)
+        return plan.run(args)

@@ -1,0 +1,79 @@
+"""engine.prepared: a lookup compiled once gives the same rows and relations as the ORM,
+for any later arguments, on this thread and others; a shape it cannot prepare is refused."""
+
+import threading
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from ccphost.engine import core, routing, services
+from ccphost.engine.models import Agent, Queue
+from ccphost.engine.prepared import PreparedQuery
+from tests.engine.conftest import call, fresh, leg_of
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+RELATED = ("user", "status", "next_status", "routing_profile__default_outbound_queue", "instance")
+
+
+def field_values(obj):
+    return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields}
+
+
+def test_agent_rows_and_relations_match_the_orm_for_later_arguments(make_agent):
+    agents = [make_agent(name) for name in ("ada", "bob", "cyd")]
+    prepared = PreparedQuery(lambda pk: Agent.objects.select_related(*RELATED).filter(pk=pk))
+    for agent in agents:  # the first call prepares, the next ones reuse the plan
+        (row,) = prepared(agent.pk)
+        expected = Agent.objects.select_related(*RELATED).get(pk=agent.pk)
+        assert field_values(row) == field_values(expected)
+        with CaptureQueriesContext(connection) as queries:
+            related = [row.user.username, row.status.name, row.routing_profile.default_outbound_queue.name]
+            assert row.next_status is None
+            assert row.instance.alias == expected.instance.alias
+        assert related == [expected.user.username, expected.status.name, "BasicQueue"]
+        assert len(queries) == 0, "relations come with the row"
+    assert prepared(10**9) == []
+
+
+def test_open_legs_follow_the_contact_through_its_life(center, ada, basic_queue):
+    assert routing.open_legs(ada) == []
+    contact = call(center, basic_queue)
+    (leg,) = routing.open_legs(fresh(ada))
+    assert leg.pk == leg_of(contact, ada).pk and leg.state == "connecting"
+    assert leg.contact.queue.name == basic_queue.name and leg.contact.initial_contact_uuid == contact.contact_id
+    services.accept_contact(fresh(ada), str(contact.contact_id))
+    assert [leg.state for leg in routing.open_legs(fresh(ada))] == ["connected"]
+
+
+def test_the_locked_settings_and_agent_are_the_engines_rows(center, ada):
+    with core.engine_lock(center) as changes:
+        assert changes.settings.instance_id == center.pk and changes.settings.instance.alias == center.alias
+        assert changes.agent(ada.pk).user.username == "ada"
+        with pytest.raises(Agent.DoesNotExist):
+            changes.agent(10**9)
+
+
+def test_another_thread_prepares_its_own_plan(make_agent):
+    ada, bob = make_agent("ada"), make_agent("bob")
+    prepared = PreparedQuery(lambda pk: Agent.objects.select_related("user").filter(pk=pk))
+    assert prepared(ada.pk)[0].user.username == "ada"
+    seen = []
+
+    def other() -> None:
+        try:
+            seen.append(prepared(bob.pk)[0].user.username)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join()
+    assert seen == ["bob"]
+
+
+def test_a_shape_whose_parameters_are_not_its_arguments_is_refused(center):
+    reordered = PreparedQuery(lambda name, pk: Queue.objects.filter(instance_id=pk, name=name))
+    with pytest.raises(ValueError, match="not its arguments"), transaction.atomic():
+        reordered("BasicQueue", center.pk)
