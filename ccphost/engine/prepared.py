@@ -36,13 +36,17 @@ class _Plan:
         self.start, self.end = fields[0], fields[-1] + 1
         self.init_list = [column[0].target.attname for column in self.compiler.select[self.start : self.end]]
         self.populators = get_related_populators(klass_info, self.compiler.select, self.db)
+        columns = [column[0] for column in self.compiler.select[: self.compiler.col_count]]
+        self.converters = self.compiler.get_converters(columns)
 
     def run(self, args: tuple[Any, ...]) -> list[Any]:
         with connections[self.db].cursor() as cursor:
             cursor.execute(self.sql, args)
             rows = cursor.fetchall()
         objects = []
-        for row in self.compiler.results_iter([rows]):
+        if self.converters:
+            rows = self.compiler.apply_converters(rows, self.converters)
+        for row in rows:
             obj = self.model.from_db(self.db, self.init_list, row[self.start : self.end])
             for populator in self.populators:
                 populator.populate(row, obj)

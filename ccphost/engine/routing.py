@@ -14,6 +14,14 @@ OPEN_LEGS = PreparedQuery(
     )
 )
 
+WAITING_CONTACTS = PreparedQuery(
+    lambda instance_pk, state: (
+        Contact.objects.select_for_update()
+        .filter(instance_id=instance_pk, state=state, waiting_since__isnull=False)
+        .order_by("waiting_since", "pk")
+    )
+)
+
 
 def open_legs(agent: Agent) -> list[Connection]:
     """The agent's contacts still in their CCP (ringing, talking, or in after-call work),
@@ -64,11 +72,7 @@ def refresh_agent_state(changes: Changes, agent: Agent) -> list[Connection]:
 
 def route_waiting_contacts(changes: Changes) -> bool:
     """Offer waiting contacts to free agents; True if any was offered."""
-    waiting = list(
-        Contact.objects.select_for_update()
-        .filter(instance=changes.instance, waiting_since__isnull=False, state=Contact.State.INIT)
-        .order_by("waiting_since", "pk")
-    )
+    waiting = WAITING_CONTACTS(changes.instance.pk, Contact.State.INIT)
     if not waiting:
         return False
     for agent in changes.agents.values():
