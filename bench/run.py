@@ -67,7 +67,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def mode_env(mode: str, var_dir: Path, port: int) -> dict[str, str]:
+def mode_env(mode: str, var_dir: Path, port: int, layer: str) -> dict[str, str]:
     # Production settings (DEBUG off: no query log), but plain HTTP on loopback.
     env = {
         **os.environ,
@@ -79,6 +79,8 @@ def mode_env(mode: str, var_dir: Path, port: int) -> dict[str, str]:
         "SECURE_SSL_REDIRECT": "0",
         "CCPHOST_ALLOW_HTTP_LOOPBACK": "1",
         "CCPHOST_MANIFEST_STATIC": "0",
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "BENCH_LAYER": layer,
     }
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
@@ -341,6 +343,13 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--api-rate", type=int, default=200)
     parser.add_argument("--api-sockets", type=int, default=200)
+    parser.add_argument(
+        "--layer",
+        choices=["default", "stock", "redis-core"],
+        default="default",
+        help="channel layer: ccphost's (default), Channels' stock in-memory one (embedded), "
+        "or channels_redis' RedisChannelLayer instead of its pub/sub layer (scaled)",
+    )
     parser.add_argument("--quick", action="store_true", help="seconds and small counts, for CI")
     parser.add_argument("--output", type=Path, default=ROOT / "var" / "bench")
     args = parser.parse_args()
@@ -350,12 +359,14 @@ def main() -> int:
     workers = args.workers or (1 if args.mode == "embedded" else 2)
     if args.mode == "embedded" and workers != 1:
         parser.error("the embedded mode has one process: its channel layer lives in that process")
+    if (args.layer == "stock" and args.mode != "embedded") or (args.layer == "redis-core" and args.mode != "scaled"):
+        parser.error(f"--layer {args.layer} does not go with --mode {args.mode}")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * args.sockets + 1024)), hard))
 
     var_dir = Path(tempfile.mkdtemp(prefix="ccphost-bench-"))
     port = free_port()
-    env = mode_env(args.mode, var_dir, port)
+    env = mode_env(args.mode, var_dir, port, args.layer)
     if args.mode == "scaled":
         subprocess.run([sys.executable, "tools/ensure_database.py"], cwd=ROOT, env=env, check=True)
     setup = subprocess.run(
@@ -378,13 +389,15 @@ def main() -> int:
         shutil.rmtree(var_dir, ignore_errors=True)
     report = {
         "mode": args.mode,
+        "layer": args.layer,
         "workers": workers,
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
         "date": datetime.now().isoformat(timespec="seconds"),
         "args": {k: str(v) for k, v in vars(args).items()},
         "results": results,
     }
-    print(f"ccphost bench: mode={args.mode} workers={workers} sockets={args.sockets} rate={args.rate}/s")
+    print(f"ccphost bench: mode={args.mode} layer={args.layer} workers={workers}", end=" ")
+    print(f"sockets={args.sockets} rate={args.rate}/s")
     print_table(results)
     args.output.mkdir(parents=True, exist_ok=True)
     path = args.output / f"bench-{args.mode}-{datetime.now():%Y%m%d-%H%M%S}.json"
