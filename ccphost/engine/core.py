@@ -71,6 +71,7 @@ class Changes:
     settings: InstanceSettings
     now: datetime
     agents: dict[int, Agent] = field(default_factory=dict)
+    contacts_queued: bool = False  # routing has waiting contacts to look at
 
     @property
     def instance(self) -> Instance:
@@ -124,7 +125,9 @@ def settle(changes: Changes) -> None:
     from ccphost.engine import events, routing, snapshots
 
     legs = {pk: routing.refresh_agent_state(changes, agent) for pk, agent in list(changes.agents.items())}
-    if routing.route_waiting_contacts(changes):
+    # Routing has work only if a contact joined a queue or an agent is free to take one.
+    free = any(routing.is_free(agent, legs[pk]) for pk, agent in changes.agents.items())
+    if (changes.contacts_queued or free) and routing.route_waiting_contacts(changes):
         legs = {}
     for pk, agent in list(changes.agents.items()):  # routing may have locked more agents
         if pk not in legs:

@@ -32,6 +32,7 @@ def customer_connection(contact: Contact) -> Connection:
 def enqueue(changes: Changes, contact: Contact) -> None:
     """Put a contact in its queue, waiting for an agent (routing runs when the change settles)."""
     contact.agent = None
+    changes.contacts_queued = True
     contact.waiting_since = contact.waiting_since or changes.now
     contact.queue_timestamp = contact.queue_timestamp or changes.now
     set_state(contact, Contact.State.INIT, changes)

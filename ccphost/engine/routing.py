@@ -61,13 +61,16 @@ def refresh_agent_state(changes: Changes, agent: Agent) -> list[Connection]:
     state_type, state_name = displayed_state(agent, legs)
     if (state_type, state_name) != (agent.state_type, agent.state_name):
         agent.state_type, agent.state_name, agent.state_since = state_type, state_name, changes.now
-    # One voice contact at a time (Amazon Connect's VOICE concurrency is 1), after-call work included.
-    free = state_type == AgentState.Type.ROUTABLE and not legs
-    if free and agent.idle_since is None:
-        agent.idle_since = changes.now
-    elif not free:
+    if is_free(agent, legs):
+        agent.idle_since = agent.idle_since or changes.now
+    else:
         agent.idle_since = None
     return legs
+
+
+def is_free(agent: Agent, legs: list[Connection]) -> bool:
+    """Routable with no contact: Amazon Connect's VOICE concurrency is 1, after-call work included."""
+    return agent.state_type == AgentState.Type.ROUTABLE and not legs
 
 
 def route_waiting_contacts(changes: Changes) -> bool:

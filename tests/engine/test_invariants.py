@@ -1,6 +1,6 @@
 """Random sequences of simulator and agent actions keep the engine's invariants: one initial
-connection per contact, at most one voice contact per agent, and no contact lost (each is
-waiting in a queue, with an agent, or ended)."""
+connection per contact, at most one voice contact per agent, no contact lost (each is
+waiting in a queue, with an agent, or ended), and none waiting while an agent is free."""
 
 import contextlib
 import itertools
@@ -139,6 +139,16 @@ class ContactCenter(RuleBasedStateMachine):
             assert contact.connections.filter(
                 type="agent", agent_id=contact.agent_id, state__in=Connection.LIVE_STATES, cleared_at__isnull=True
             ).exists(), f"{contact}: its agent has no live leg"
+
+    @invariant()
+    def no_contact_waits_while_an_agent_is_free(self) -> None:
+        # Every agent serves the one queue: a waiting contact means nobody could take it.
+        waiting = Contact.objects.filter(instance=self.instance, waiting_since__isnull=False)
+        for contact in waiting:
+            for agent in Agent.objects.filter(pk__in=self.agents, state_type=AgentState.Type.ROUTABLE):
+                if agent.pk in contact.refused_by or agent.connections.filter(cleared_at__isnull=True).exists():
+                    continue
+                raise AssertionError(f"{contact} waits while {agent} is free")
 
 
 @pytest.mark.django_db
