@@ -12,10 +12,12 @@ from django.utils import timezone
 from ccphost.engine.core import engine_lock, engine_transaction, settle
 from ccphost.engine.events import agent_event_snapshot, record_agent_event
 from ccphost.engine.models import Agent, CcpSocket
+from ccphost.engine.prepared import PreparedQuery
 from ccphost.engine.routing import open_legs
 from ccphost.engine.snapshots import agent_frame
 
 MULTIPLE_WINDOWS = "MultipleCcpWindows"
+AGENT_SOCKETS = PreparedQuery(lambda agent_pk: CcpSocket.objects.filter(agent_id=agent_pk))
 STALE_AFTER = timedelta(minutes=3)
 TOUCH_EVERY = timedelta(minutes=1)
 
@@ -28,11 +30,11 @@ def open_ccp_socket(agent: Agent, channel_name: str, session_key: str) -> dict[s
     with engine_lock(agent.instance) as changes:
         agent = changes.agent(agent.pk)
         fresh_after = changes.now - STALE_AFTER
-        rows = list(CcpSocket.objects.filter(agent=agent).values_list("pk", "channel_name", "session_key", "last_seen"))
-        if stale := [pk for pk, _, _, last_seen in rows if last_seen < fresh_after]:
+        rows = AGENT_SOCKETS(agent.pk)
+        if stale := [row.pk for row in rows if row.last_seen < fresh_after]:
             CcpSocket.objects.filter(pk__in=stale).delete()
-        fresh = [(name, key) for pk, name, key, last_seen in rows if pk not in stale and name != channel_name]
-        if any(name == channel_name for _, name, _, _ in rows):
+        fresh = [row.session_key for row in rows if row.pk not in stale and row.channel_name != channel_name]
+        if any(row.channel_name == channel_name for row in rows):
             CcpSocket.objects.filter(channel_name=channel_name).update(session_key=session_key, last_seen=changes.now)
         else:
             CcpSocket.objects.create(agent=agent, channel_name=channel_name, session_key=session_key)
@@ -40,7 +42,7 @@ def open_ccp_socket(agent: Agent, channel_name: str, session_key: str) -> dict[s
         if not fresh:
             record_agent_event(changes, agent, "LOGIN", agent_event_snapshot(agent, changes, legs))
             agent.save(update_fields=["last_event_snapshot"])
-        elif any(key != session_key for _, key in fresh):
+        elif any(key != session_key for key in fresh):
             agent.error_state = MULTIPLE_WINDOWS
             settle(changes)
             legs = open_legs(agent)
