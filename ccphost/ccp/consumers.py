@@ -161,6 +161,17 @@ class CcpConsumer(FrameLimitedConsumer):
         self.sent_version = frame["version"]
         await self.send_json(frame)
 
+    async def send_json(self, content: Any, close: bool = False) -> None:
+        """Send, or drop the frame when the server already gave up the connection: uvicorn
+        raises ClientDisconnected (an OSError) once it is lost and RuntimeError once it closed
+        it (keepalive timeout). Raised, either would end the consumer without disconnect(),
+        leaving the socket's row, group and channel behind; the websocket.disconnect that
+        follows cleans up."""
+        try:
+            await super().send_json(content, close)
+        except (OSError, RuntimeError) as gone:
+            logger.debug("A frame for the closed CCP socket %s was dropped: %r", self.channel_name, gone)
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
         if self.agent is None:
             return
