@@ -152,6 +152,24 @@ class CcpConsumer(FrameLimitedConsumer):
             local_sockets.pop(self.agent.pk, None)
         await self.channel_layer.group_discard(self.agent.group_name, self.channel_name)
         await database_sync_to_async(sockets.close_ccp_socket)(self.channel_name)
+        await self.release_channel()
+
+    async def release_channel(self) -> None:
+        """Make sure the channel layer lets go of this socket's channel.
+
+        channels_redis's pub/sub layer unsubscribes a channel when a receive() waiting on it is
+        cancelled, as Channels does when the consumer ends; but when a message for the socket had
+        just been taken, not yet handled, as it closed, no receive waits, and the channel stayed
+        subscribed for ever (channels_redis issue 276). So one more receive, cancelled once it
+        waits: the layer cleans up then, whichever way the socket closed."""
+        while True:
+            receiving = asyncio.ensure_future(self.channel_layer.receive(self.channel_name))
+            await asyncio.sleep(0)
+            if not receiving.done():  # waiting, not a message still queued for the socket
+                break
+        receiving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await receiving
 
     async def ccp_snapshot(self, message: dict[str, Any]) -> None:
         """Send a snapshot frame unless this socket already has that version or a later one."""
