@@ -120,6 +120,8 @@ class CcpConsumer(FrameLimitedConsumer):
     agent: Agent | None = None
     last_heart_beat = 0.0
     sent_version = -1
+    unsent_frame: dict[str, Any] | None = None
+    frame_sender: "asyncio.Task[None] | None" = None
 
     async def connect(self) -> None:
         self.alias: str = self.scope["url_route"]["kwargs"]["alias"]
@@ -150,6 +152,8 @@ class CcpConsumer(FrameLimitedConsumer):
         mine.pop(self.channel_name, None)
         if not mine:
             local_sockets.pop(self.agent.pk, None)
+        if self.frame_sender is not None:
+            self.frame_sender.cancel()
         await self.channel_layer.group_discard(self.agent.group_name, self.channel_name)
         await database_sync_to_async(sockets.close_ccp_socket)(self.channel_name)
         await self.release_channel()
@@ -172,12 +176,24 @@ class CcpConsumer(FrameLimitedConsumer):
             await receiving
 
     async def ccp_snapshot(self, message: dict[str, Any]) -> None:
-        """Send a snapshot frame unless this socket already has that version or a later one."""
+        """Send a snapshot frame unless this socket already has that version or a later one.
+
+        Frames leave from one task per socket, and only the newest waits: a client that stops
+        reading holds back one frame, not every push (which the layer would otherwise queue
+        for it without bound, the watcher adding a copy every 250 ms), and resyncs to the
+        latest version when it reads again."""
         frame = message["frame"]
         if frame["version"] <= self.sent_version:
             return
         self.sent_version = frame["version"]
-        await self.send_json(frame)
+        self.unsent_frame = frame
+        if self.frame_sender is None or self.frame_sender.done():
+            self.frame_sender = asyncio.create_task(self.send_unsent_frames())
+
+    async def send_unsent_frames(self) -> None:
+        while self.unsent_frame is not None:
+            frame, self.unsent_frame = self.unsent_frame, None
+            await self.send_json(frame)
 
     async def send_json(self, content: Any, close: bool = False) -> None:
         """Send, or drop the frame when the server already gave up the connection: uvicorn
