@@ -135,5 +135,6 @@ def settle(changes: Changes) -> None:
     for pk, agent in changes.agents.items():
         events.record_agent_change(changes, agent, legs[pk])
         agent.snapshot_version += 1
+        agent.snapshot_at = timezone.now()  # the CCP sockets' watcher looks for recent ones
         agent.save()
         snapshots.push_on_commit(changes, agent, legs[pk])

@@ -157,6 +157,9 @@ class Agent(models.Model):
     next_status = models.ForeignKey(AgentState, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     idle_since = models.DateTimeField(null=True, blank=True, help_text="Routable and free since (longest idle first).")
     snapshot_version = models.BigIntegerField(default=0)
+    snapshot_at = models.DateTimeField(
+        null=True, blank=True, editable=False, db_index=True, help_text="When snapshot_version last grew."
+    )
     last_event_snapshot = models.JSONField(null=True, blank=True, editable=False)
 
     class Meta:

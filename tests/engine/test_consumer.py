@@ -1,12 +1,16 @@
 """The CCP socket against the real ASGI application (origin check, sessions, channel layer)."""
 
+import asyncio
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.db.models import F
 from django.test import Client
+from django.utils import timezone
 
 from ccphost.asgi import application
 from ccphost.engine import network, seed, services
@@ -250,6 +254,30 @@ async def test_a_lost_push_is_repaired_by_the_version_watcher(instance, django_u
     frame = await next_frame(socket, "snapshot")
     assert frame["version"] > first["version"]
     assert frame["snapshot"]["contacts"][0]["contactId"] == contact_id
+    await socket.disconnect()
+
+
+def grow_version_with_an_old_stamp(agent: Agent) -> None:
+    """A version that grew long before its commit, or under another host's clock."""
+    old = timezone.now() - timedelta(hours=1)
+    Agent.objects.filter(pk=agent.pk).update(snapshot_version=F("snapshot_version") + 1, snapshot_at=old)
+
+
+@pytest.mark.parametrize("look_at_all_every", [1.0, 1000.0])
+async def test_the_watchers_look_at_all_agents_finds_what_its_recent_looks_miss(
+    instance, django_user_model, monkeypatch, look_at_all_every
+):
+    monkeypatch.setattr("ccphost.ccp.consumers.WATCH_ALL_SECONDS", look_at_all_every)
+    (ada,) = await setup_center(instance, django_user_model, "ada")
+    socket = await open_socket(ada.user)
+    first = await signed_in_agent(socket)
+    await asyncio.sleep(0.6)  # past the watcher's first look, at all agents
+    await database_sync_to_async(grow_version_with_an_old_stamp)(ada)
+    if look_at_all_every > 60:
+        assert await socket.receive_nothing(timeout=1.5), "the recent looks do not see an old stamp"
+    else:
+        frame = await next_frame(socket, "snapshot")
+        assert frame["version"] == first["version"] + 1
     await socket.disconnect()
 
 
