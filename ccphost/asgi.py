@@ -1,11 +1,19 @@
 """ASGI entry point: Django for HTTP, Channels for /ws/ behind the origin check."""
 
+import gc
 import os
 
+from django.conf import settings
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ccphost.settings")
 django_asgi_app = get_asgi_application()
+
+if settings.CCPHOST_GC_THRESHOLDS:
+    # What importing Django and the project made lives as long as the process: out of the
+    # collector's way; then collect less often (settings.CCPHOST_GC_THRESHOLDS says why).
+    gc.freeze()
+    gc.set_threshold(*settings.CCPHOST_GC_THRESHOLDS)
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

@@ -259,6 +259,16 @@ CCPHOST_SOCKET_BURST = env_int("CCPHOST_SOCKET_BURST", 40)
 CCPHOST_SOCKET_RATE = env_int("CCPHOST_SOCKET_RATE", 10)
 if CCPHOST_SOCKET_BURST < 1 or CCPHOST_SOCKET_RATE < 1:
     raise ImproperlyConfigured("CCPHOST_SOCKET_BURST and CCPHOST_SOCKET_RATE must be at least 1")
+# CPython's cycle collector in a serving process (applied by ccphost/asgi.py): with the
+# interpreter's thresholds (700, 10, 10), a bench process holding 10,000 CCP sockets (some
+# 6 M objects) stopped for full collections of up to 1.5 s, 35 times in one run
+# (docs/performance.md). Three whole numbers, as for gc.set_threshold; empty: the defaults.
+_gc_thresholds = env_list("CCPHOST_GC_THRESHOLDS", ["100000", "50", "100"])
+if _gc_thresholds and (len(_gc_thresholds) != 3 or not all(t.isdigit() for t in _gc_thresholds)):
+    raise ImproperlyConfigured(
+        f"CCPHOST_GC_THRESHOLDS must be three whole numbers, as 100000,50,100; got {_gc_thresholds}"
+    )
+CCPHOST_GC_THRESHOLDS = tuple(int(t) for t in _gc_thresholds)
 
 LOGGING = {
     "version": 1,
