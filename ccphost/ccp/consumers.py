@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from channels.db import database_sync_to_async
+from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.utils import timezone
 
 from ccphost.background import start_once
@@ -188,7 +189,10 @@ class CcpConsumer(FrameLimitedConsumer):
         cancelled, as Channels does when the consumer ends; but when a message for the socket had
         just been taken, not yet handled, as it closed, no receive waits, and the channel stayed
         subscribed for ever (channels_redis issue 276). So one more receive, cancelled once it
-        waits: the layer cleans up then, whichever way the socket closed."""
+        waits: the layer cleans up then, whichever way the socket closed. Only that layer:
+        RedisChannelLayer's receive, run beside the one Channels cancels, raises KeyError."""
+        if not isinstance(self.channel_layer, RedisPubSubChannelLayer):
+            return
         while True:
             receiving = asyncio.ensure_future(self.channel_layer.receive(self.channel_name))
             await asyncio.sleep(0)
