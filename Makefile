@@ -67,7 +67,8 @@ test-scaled:
 	else echo "PostgreSQL/Redis not running here: scale-out tests skipped"; fi
 
 # The benchmark (bench/run.py): both modes, full size; BENCH_ARGS=--quick for seconds.
-bench: deps
+# Chromium (test-deps) measures the time to ring in a host page.
+bench: test-deps
 	$(BIN)/python -m bench.run --mode embedded $(BENCH_ARGS)
 	$(SCALED_ENV) $(BIN)/python tools/ensure_database.py
 	$(BIN)/python -m bench.run --mode scaled --workers 2 $(BENCH_ARGS)

@@ -5,7 +5,8 @@ that production never mounts:
   messages, the floor ccphost's CCP socket is compared with;
 - ``POST /bench/trigger``: runs, inside the server process (where the embedded channel
   layer lives), either real engine service calls (``put_agent_state`` for each agent pk
-  given) or bare ``group_send`` calls to floor groups, stamping the time of each call.
+  given) or bare ``group_send`` calls to floor groups, stamping the time of each call; or,
+  for the time to ring, makes one agent Available or starts an inbound call.
 """
 
 import json
@@ -54,6 +55,23 @@ async def floor_send(groups: list[str]) -> None:
         await layer.group_send(f"floor.{group}", {"type": "floor.message", "text": text})
 
 
+def ring(agent_pk: int, step: str) -> dict[str, Any]:
+    """For the time-to-ring phase: make the agent Available, or start an inbound call to the
+    bench's queue (the agent is then the only one free) and say when it started."""
+    from ccphost.engine import network, seed
+    from ccphost.engine.models import Agent, AgentState, Queue
+    from ccphost.engine.services import put_agent_state
+
+    agent = Agent.objects.select_related("instance").get(pk=agent_pk)
+    if step == "available":
+        put_agent_state(agent, AgentState.objects.get(instance=agent.instance, name="Available"))
+        return {}
+    queue = Queue.objects.get(instance=agent.instance, name=seed.BASIC_QUEUE)
+    started = time.time()
+    network.start_inbound_contact(agent.instance, queue, "+15555550123", {})
+    return {"startedAt": started}
+
+
 async def read_body(receive: Any) -> bytes:
     body = b""
     while True:
@@ -69,8 +87,12 @@ async def trigger(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await floor_send([str(g) for g in request["floor"]])
     if request.get("agents"):
         await database_sync_to_async(toggle_agent_states)([int(pk) for pk in request["agents"]])
-    await send({"type": "http.response.start", "status": 204, "headers": []})
-    await send({"type": "http.response.body", "body": b""})
+    answer = b""
+    if request.get("ring"):
+        answer = json.dumps(await database_sync_to_async(ring)(int(request["ring"]), request["step"])).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": answer})
 
 
 floor_router = URLRouter([path("ws/floor/<slug:group>/", FloorConsumer.as_asgi())])

@@ -1,6 +1,6 @@
-"""ccphost's benchmark: CCP sockets, snapshot fan-out, API round trips, and the bare-Channels
-floor, against a real server on loopback. Bounded in time and count; prints a table and
-writes JSON.
+"""ccphost's benchmark: CCP sockets, snapshot fan-out, API round trips, the bare-Channels
+floor, and the time to ring in a Chromium host page, against a real server on loopback.
+Bounded in time and count; prints a table and writes JSON.
 
     python -m bench.run --mode embedded            # SQLite, embedded layer, 1 worker
     python -m bench.run --mode scaled --workers 2  # PostgreSQL, Redis, 2 workers
@@ -132,14 +132,16 @@ class Server:
             os.killpg(self.process.pid, signal.SIGKILL)
 
 
-async def post_json(port: int, path: str, body: dict[str, Any]) -> None:
+async def post_json(port: int, path: str, body: dict[str, Any]) -> bytes:
+    """POST ``body``; the response's body."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     data = json.dumps(body).encode()
     head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
     writer.write(head.encode() + f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode() + data)
     await writer.drain()
-    await reader.read()
+    response = await reader.read()
     writer.close()
+    return response.partition(b"\r\n\r\n")[2]
 
 
 def parse_time(value: str) -> float:
@@ -269,6 +271,63 @@ async def api_round_trips(clients: list[CcpClient], rate: int, seconds: float) -
     return phase
 
 
+# In the agent page (ccphost's host page, connect-streams.js): the agent's state, and when
+# a contact first rang (onIncoming for a callback, onConnecting for a call).
+WATCH_RINGS = """() => {
+  window.benchRing = { state: null, rangAt: null };
+  const rang = () => { window.benchRing.rangAt = window.benchRing.rangAt || Date.now() / 1000; };
+  window.connect.agent((agent) => {
+    window.benchRing.state = agent.getState().name;
+    agent.onRefresh((a) => { window.benchRing.state = a.getState().name; });
+  });
+  window.connect.contact((contact) => { contact.onIncoming(rang); contact.onConnecting(rang); });
+}"""
+
+
+async def until(page: Any, expression: str, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await page.evaluate(expression)
+        if value:
+            return value
+        await asyncio.sleep(0.01)
+    raise TimeoutError(f"{expression} stayed false for {timeout} s")
+
+
+async def time_to_ring(port: int, pairs: list[list[Any]], count: int) -> dict[str, Any]:
+    """Inbound calls to agents signed in to the agent page in Chromium: from the call's start
+    in the server to the contact ringing in the page, one agent per call (each Available only
+    for its own call)."""
+    phase = Phase("time_to_ring")
+    chromium = os.environ.get("CCPHOST_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        return {"name": phase.name, "skipped": "no Playwright (make test-deps)"}
+    if not Path(chromium).exists():
+        return {"name": phase.name, "skipped": "no Chromium (make test-deps)"}
+    started = time.monotonic()
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        for agent_pk, session_key in pairs[:count]:
+            context = await browser.new_context()
+            await context.add_cookies([{"name": "sessionid", "value": session_key, "url": SITE.format(port=port)}])
+            page = await context.new_page()
+            await page.goto(SITE.format(port=port) + "/connect/bench/agent/")
+            await page.evaluate(WATCH_RINGS)
+            await post_json(port, "/bench/trigger", {"ring": agent_pk, "step": "available"})
+            await until(page, "window.benchRing.state === 'Available'")
+            phase.sent += 1
+            answer = json.loads(await post_json(port, "/bench/trigger", {"ring": agent_pk, "step": "call"}))
+            rang_at = await until(page, "window.benchRing.rangAt")
+            phase.received += 1
+            phase.latencies_ms.append((rang_at - answer["startedAt"]) * 1000)
+            await context.close()
+        await browser.close()
+    phase.seconds = time.monotonic() - started
+    return phase.summary()
+
+
 async def benchmark(
     args: argparse.Namespace, port: int, pairs: list[list[Any]], server: Server
 ) -> list[dict[str, Any]]:
@@ -311,6 +370,7 @@ async def benchmark(
         await client.ws.close()
     ccp, bare = results[1]["per_second"] or 0, floor.summary()["per_second"] or 1
     results.append({"name": "ccphost_vs_floor", "ratio": round(ccp / bare, 3)})
+    results.append(await time_to_ring(port, pairs, args.rings))
     return results
 
 
@@ -328,6 +388,7 @@ def print_table(results: list[dict[str, Any]]) -> None:
         "max_ms",
         "kib_per_socket",
         "ratio",
+        "skipped",
     ]
     print(" | ".join(f"{c:>14}" for c in columns))
     for row in results:
@@ -343,6 +404,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--api-rate", type=int, default=200)
     parser.add_argument("--api-sockets", type=int, default=200)
+    parser.add_argument("--rings", type=int, default=10, help="calls for the time to ring, in Chromium")
     parser.add_argument(
         "--layer",
         choices=["default", "stock", "redis-core"],
@@ -354,8 +416,9 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=ROOT / "var" / "bench")
     args = parser.parse_args()
     if args.quick:
-        args.sockets, args.rate, args.seconds, args.api_rate, args.api_sockets = 50, 100, 2, 50, 20
+        args.sockets, args.rate, args.seconds, args.api_rate, args.api_sockets, args.rings = 50, 100, 2, 50, 20, 2
     args.api_sockets = min(args.api_sockets, args.sockets)
+    args.rings = min(args.rings, args.sockets)
     workers = args.workers or (1 if args.mode == "embedded" else 2)
     if args.mode == "embedded" and workers != 1:
         parser.error("the embedded mode has one process: its channel layer lives in that process")
