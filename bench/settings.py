@@ -5,7 +5,7 @@ default, ``redis-core`` channels_redis' RedisChannelLayer in place of its pub/su
 import os
 
 from ccphost.settings import *  # noqa: F403
-from ccphost.settings import CHANNEL_LAYERS, REDIS_URL
+from ccphost.settings import REDIS_URL
 
 LAYER = os.environ.get("BENCH_LAYER", "default")
 if LAYER == "stock":

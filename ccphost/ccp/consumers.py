@@ -67,8 +67,9 @@ AGENT = PreparedQuery(lambda pk: Agent.objects.select_related("instance", "user"
 def find_agent(alias: str, user: Any) -> tuple[Agent | None, int]:
     """The user's agent in the instance, or None and the close code saying why not."""
     if user is not None and user.is_authenticated:
-        for agent in USERS_AGENT(alias, user.pk):
-            return agent, 0
+        agents = USERS_AGENT(alias, user.pk)
+        if agents:
+            return agents[0], 0
     if not Instance.objects.filter(alias=alias).exists():
         return None, CLOSE_UNKNOWN_INSTANCE
     return None, CLOSE_NOT_AN_AGENT if user is not None and user.is_authenticated else CLOSE_NOT_SIGNED_IN
