@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ccphost.engine import configuration
-from ccphost.engine.models import Agent, InstanceSettings, Timer
+from ccphost.engine.models import Agent, Connection, InstanceSettings, Timer
 from ccphost.engine.prepared import PreparedQuery
 from ccphost.instances.models import Instance
 
@@ -119,9 +119,10 @@ def engine_transaction(instance: Instance, now: datetime | None = None) -> Itera
         settle(changes)
 
 
-def settle(changes: Changes) -> None:
+def settle(changes: Changes) -> dict[int, list[Connection]]:
     """Refresh what each touched agent's CCP shows, route waiting contacts, record the
-    agents' events, and push their new snapshots once the transaction commits."""
+    agents' events, and push their new snapshots once the transaction commits. Returns
+    each touched agent's open legs (routing.open_legs), by agent pk."""
     from ccphost.engine import events, routing, snapshots
 
     legs = {pk: routing.refresh_agent_state(changes, agent) for pk, agent in list(changes.agents.items())}
@@ -138,3 +139,4 @@ def settle(changes: Changes) -> None:
         agent.snapshot_at = timezone.now()  # the CCP sockets' watcher looks for recent ones
         agent.save()
         snapshots.push_on_commit(changes, agent, legs[pk])
+    return legs

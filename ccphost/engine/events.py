@@ -61,7 +61,6 @@ def agent_contacts_for_event(agent: Agent, legs: list[Connection]) -> list[dict[
     records = []
     for connection in legs:
         contact = connection.contact
-        share_instance(agent.instance, contact.queue)
         records.append(
             {
                 "Channel": "VOICE",

@@ -4,6 +4,7 @@ whose routing profile serves their queue, highest queue priority first, oldest f
 It runs inside the instance's engine lock, so two agents never get the same contact."""
 
 from ccphost.engine.core import Changes
+from ccphost.engine.events import share_instance
 from ccphost.engine.lifecycle import offer_contact
 from ccphost.engine.models import Agent, AgentState, Connection, Contact
 from ccphost.engine.prepared import PreparedQuery
@@ -25,10 +26,11 @@ WAITING_CONTACTS = PreparedQuery(
 
 def open_legs(agent: Agent) -> list[Connection]:
     """The agent's contacts still in their CCP (ringing, talking, or in after-call work),
-    with their contacts and queues."""
+    with their contacts and queues (sharing the agent's loaded instance: ARNs cost no query)."""
     legs = OPEN_LEGS(agent.pk)
     for leg in legs:
         leg.agent = agent
+        share_instance(agent.instance, leg.contact.queue)
     return legs
 
 

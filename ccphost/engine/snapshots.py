@@ -111,7 +111,6 @@ def contact_snapshot(contact: Contact, own_leg: Connection) -> dict[str, Any]:
 def agent_snapshot(agent: Agent, legs: list[Connection]) -> dict[str, Any]:
     """``legs``: the agent's open legs with their contacts and queues (routing.open_legs)."""
     system = agent.state_type in ("system", "error")
-    share_instance(agent.instance, *(leg.contact.queue for leg in legs))
     return {
         "state": {
             "agentStateARN": None if system else agent.status.arn,

@@ -44,8 +44,7 @@ def open_ccp_socket(agent: Agent, channel_name: str, session_key: str) -> dict[s
             agent.save(update_fields=["last_event_snapshot"])
         elif any(key != session_key for key in fresh):
             agent.error_state = MULTIPLE_WINDOWS
-            settle(changes)
-            legs = open_legs(agent)
+            legs = settle(changes)[agent.pk]
         return agent_frame(agent, legs, changes.settings)
 
 
