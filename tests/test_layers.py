@@ -3,9 +3,11 @@
 import asyncio
 
 import pytest
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer
 
+from ccphost import layers
 from ccphost.layers import SweepLimitedInMemoryChannelLayer
 
 
@@ -65,3 +67,84 @@ async def test_group_expiry_still_applies():
     layer.groups["g"][channel] -= 5  # joined long ago
     await layer.group_send("g", {"type": "x"})
     assert channel not in layer.groups.get("g", {})
+
+
+class GatedLayer(SweepLimitedInMemoryChannelLayer):
+    """A layer whose group sends wait for the test to open the gate, and fail for group "bad"."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+
+    async def group_send(self, group, message):
+        await self.gate.wait()
+        if group == "bad":
+            raise ConnectionError("the layer is down")
+        await super().group_send(group, message)
+
+
+@pytest.fixture
+def gated_layer(monkeypatch):
+    layer = GatedLayer()
+    monkeypatch.setattr(layers, "get_channel_layer", lambda: layer)
+    return layer
+
+
+async def test_group_send_soon_hands_over_without_waiting_and_keeps_order(gated_layer):
+    channel = await gated_layer.new_channel()
+    await gated_layer.group_add("agent.1", channel)
+
+    def engine_thread():  # the engine's sync thread: the layer is closed, and it goes on
+        for version in range(300):
+            layers.group_send_soon("agent.1", {"type": "snapshot", "version": version})
+        return "returned"
+
+    assert await asyncio.wait_for(sync_to_async(engine_thread)(), 5) == "returned"
+    gated_layer.gate.set()
+    received = [(await asyncio.wait_for(gated_layer.receive(channel), 1))["version"] for _ in range(300)]
+    assert received == list(range(300))
+
+
+async def test_group_send_soon_logs_a_failed_send_and_sends_the_next(gated_layer, caplog):
+    channel = await gated_layer.new_channel()
+    await gated_layer.group_add("ok", channel)
+    gated_layer.gate.set()
+
+    def engine_thread():
+        layers.group_send_soon("bad", {"type": "lost"})
+        layers.group_send_soon("ok", {"type": "kept"})
+
+    await sync_to_async(engine_thread)()
+    assert await asyncio.wait_for(gated_layer.receive(channel), 1) == {"type": "kept"}
+    assert "Could not send lost to group bad" in caplog.text
+
+
+async def test_group_send_soon_waits_past_the_outbox_limit(gated_layer, monkeypatch):
+    monkeypatch.setattr(layers, "OUTBOX_LIMIT", 2)
+    channel = await gated_layer.new_channel()
+    await gated_layer.group_add("agent.1", channel)
+    handed_over = []
+
+    def engine_thread():
+        for version in range(2):
+            layers.group_send_soon("agent.1", {"type": "snapshot", "version": version})
+            handed_over.append(version)
+        layers.group_send_soon("bad", {"type": "lost"})  # the third: it waits, and gets the error
+        handed_over.append("bad")
+
+    running = asyncio.ensure_future(sync_to_async(engine_thread)())
+    await asyncio.sleep(0.2)
+    assert handed_over == [0, 1] and not running.done()
+    gated_layer.gate.set()
+    with pytest.raises(ConnectionError):
+        await asyncio.wait_for(running, 5)
+    assert handed_over == [0, 1]
+    assert [(await gated_layer.receive(channel))["version"] for _ in range(2)] == [0, 1]
+
+
+def test_group_send_soon_outside_the_server_sends_at_once(gated_layer):
+    gated_layer.gate.set()  # no event loop to hand over to (a management command)
+    channel = async_to_sync(gated_layer.new_channel)()
+    async_to_sync(gated_layer.group_add)("g", channel)
+    layers.group_send_soon("g", {"type": "now"})
+    assert async_to_sync(gated_layer.receive)(channel) == {"type": "now"}

@@ -11,12 +11,10 @@ reconnects with ``after=<seq>`` gets exactly what it missed.
 import uuid
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.core import signing
 
 from ccphost.engine.models import Agent, Contact, EngineEvent
-from ccphost.layers import reaches_channel_layer
+from ccphost.layers import group_send_soon, reaches_channel_layer
 
 TOKEN_SALT = "ccphost.events-token"  # noqa: S105 (a signing namespace, not a secret)
 TOKEN_MAX_AGE_SECONDS = 300
@@ -96,8 +94,7 @@ def publish_event(event: EngineEvent) -> None:
     """Poke the subscribers that may see ``event`` (call after commit)."""
     if not reaches_channel_layer():
         return  # the subscribers' watchers read it from the database
-    layer = get_channel_layer()
     message = {"type": "events.poke", "seq": event.sequence}
-    async_to_sync(layer.group_send)(instance_group(event.instance_id), message)
+    group_send_soon(instance_group(event.instance_id), message)
     if event.agent_id is not None:
-        async_to_sync(layer.group_send)(agent_group(event.instance_id, event.agent_id), message)
+        group_send_soon(agent_group(event.instance_id, event.agent_id), message)

@@ -6,8 +6,6 @@ import logging
 from functools import partial
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
 from django.utils import timezone
 
@@ -17,7 +15,7 @@ from ccphost.engine.events import agent_view_state, iso, share_instance
 from ccphost.engine.models import Agent, AgentState, Connection, Contact, InstanceSettings, Queue, RoutingProfile
 from ccphost.engine.routing import open_legs
 from ccphost.instances.models import Instance
-from ccphost.layers import reaches_channel_layer
+from ccphost.layers import group_send_soon, reaches_channel_layer
 
 logger = logging.getLogger(__name__)
 
@@ -206,9 +204,8 @@ def push_on_commit(changes: Changes, agent: Agent, legs: list[Connection]) -> No
 
 
 def send_frame(agent_pk: int, frame: dict[str, Any]) -> None:
-    layer = get_channel_layer()
     try:
-        async_to_sync(layer.group_send)(f"agent.{agent_pk}", {"type": "ccp.snapshot", "frame": frame})
+        group_send_soon(f"agent.{agent_pk}", {"type": "ccp.snapshot", "frame": frame})
     except Exception:
         # A lost push is harmless: snapshots are full and versioned, and sockets resync.
         logger.exception("Could not push the snapshot of agent %s", agent_pk)
