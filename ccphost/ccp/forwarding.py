@@ -147,7 +147,7 @@ def record_forwarded(agent_pk: int, data: Any) -> list[int]:
         raise ForwardError("Only the agents of Amazon Connect instances forward Streams events.")
     current = agent_event_snapshot(agent, data)
     agent_arn = optional_text(mapping(data.get("configuration"), "configuration").get("agentARN")) or agent.arn
-    with engine_lock(agent.instance) as changes:
+    with engine_lock(agent.instance, agent_pk=agent_pk) as changes:  # one agent, no routing
         agent = changes.agent(agent_pk)
         previous = agent.last_event_snapshot or None
         if previous == current:
@@ -165,7 +165,7 @@ def record_forwarded(agent_pk: int, data: Any) -> list[int]:
                 recorded.append(record_contact(changes, agent, agent_arn, contact, event_type))
         agent.last_event_snapshot = current
         agent.save(update_fields=["last_event_snapshot"])
-        return [event.sequence for event in recorded]
+    return [event.sequence for event in recorded]  # numbered as the change ends
 
 
 def without_contacts(snapshot: dict[str, Any]) -> dict[str, Any]:

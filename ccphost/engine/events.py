@@ -6,11 +6,8 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from django.db import transaction
-
 from ccphost.engine.core import Changes
 from ccphost.engine.models import Agent, Connection, Contact, EngineEvent
-from ccphost.engine.signals import event_committed, event_recorded
 from ccphost.instances.models import Instance
 
 ACCOUNT_ID = "000000000000"
@@ -26,11 +23,10 @@ def iso(moment: datetime | None) -> str | None:
 def record_event(
     changes: Changes, stream: str, event_type: str, payload: dict[str, Any], **targets: Any
 ) -> EngineEvent:
-    changes.settings.last_event_sequence += 1
-    changes.settings.save(update_fields=["last_event_sequence"])
-    event = EngineEvent.objects.create(
+    """An event of this change: numbered and written when the change ends, just before its
+    commit (core.write_events), in the order recorded."""
+    event = EngineEvent(
         instance=changes.instance,
-        sequence=changes.settings.last_event_sequence,
         stream=stream,
         event_type=event_type,
         event_id=payload.get("EventId") or uuid.uuid4(),
@@ -38,14 +34,7 @@ def record_event(
         created_at=changes.now,
         **targets,
     )
-    event_recorded.send(sender=EngineEvent, event=event, instance=changes.instance, settings=changes.settings)
-
-    def announce_committed_event() -> None:
-        event_committed.send(sender=EngineEvent, event=event)
-
-    # robust: a listener failing after commit must not turn a committed change into an
-    # error. A named function, not a partial: Django logs a failure by its __qualname__.
-    transaction.on_commit(announce_committed_event, robust=True)
+    changes.events.append(event)
     return event
 
 

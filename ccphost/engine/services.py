@@ -11,7 +11,15 @@ from typing import Any
 from django.db.models import Q
 
 from ccphost.engine import dialplan
-from ccphost.engine.core import Changes, EngineError, engine_transaction, invalid_parameter, invalid_state, not_found
+from ccphost.engine.core import (
+    Changes,
+    EngineError,
+    engine_change,
+    engine_transaction,
+    invalid_parameter,
+    invalid_state,
+    not_found,
+)
 from ccphost.engine.events import record_contact_event
 from ccphost.engine.lifecycle import (
     LIVE,
@@ -75,23 +83,32 @@ def require_talking(contact: Contact, leg: Connection, action: str) -> None:
 
 
 def put_agent_state(agent: Agent, state: AgentState) -> None:
-    """Change the agent's status; while the agent has contacts it becomes the next state."""
-    with engine_transaction(agent.instance) as changes:
-        agent = changes.agent(agent.pk)
-        if state.instance_id != agent.instance_id or not state.enabled:
+    """Change the agent's status; while the agent has contacts it becomes the next state.
+
+    A status that is not routable cannot route anything: it takes the agent's lock alone
+    (core.engine_change), unless missed contacts are to be cleared."""
+
+    def change(changes: Changes) -> None:
+        locked = changes.agent(agent.pk)
+        if state.instance_id != locked.instance_id or not state.enabled:
             raise not_found(f"No agent state {state.name!r} in this instance.")
-        if agent.error_state == "MultipleCcpWindows":
+        if locked.error_state == "MultipleCcpWindows":
             raise invalid_state("The CCP is open in another browser: close it there first (MultipleCcpWindows).")
-        agent.error_state = ""
-        legs = open_legs(agent)
-        for missed in [leg for leg in legs if leg.missed]:
+        locked.error_state = ""
+        legs = open_legs(locked)
+        if missed_legs := [leg for leg in legs if leg.missed]:
+            changes.require_instance_lock("clearing missed contacts")
+        for missed in missed_legs:
             clear_agent_leg(changes, missed)
         if any(not leg.missed for leg in legs):
-            agent.next_status = None if state.pk == agent.status_id else state
+            locked.next_status = None if state.pk == locked.status_id else state
         else:
-            if state.pk != agent.status_id:
-                agent.status, agent.status_since = state, changes.now
-            agent.next_status = None
+            if state.pk != locked.status_id:
+                locked.status, locked.status_since = state, changes.now
+            locked.next_status = None
+
+    routable = state.type == AgentState.Type.ROUTABLE
+    engine_change(agent.instance, change, agent_pk=None if routable else agent.pk)
 
 
 def update_agent_configuration(

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from ccphost.engine.core import engine_lock, engine_transaction, settle
+from ccphost.engine.core import Changes, engine_change, engine_lock, settle
 from ccphost.engine.events import agent_event_snapshot, record_agent_event
 from ccphost.engine.models import Agent, CcpSocket
 from ccphost.engine.prepared import PreparedQuery
@@ -26,8 +26,9 @@ def open_ccp_socket(agent: Agent, channel_name: str, session_key: str) -> dict[s
     """Record the socket (LOGIN on the agent's first) and return its first snapshot frame.
 
     Only a second session changes what the agent's CCP shows (MultipleCcpWindows): the
-    common case, a socket row and maybe a LOGIN event, skips routing and the snapshot push."""
-    with engine_lock(agent.instance) as changes:
+    common case, a socket row and maybe a LOGIN event, skips routing and the snapshot push.
+    Either way it concerns the agent alone: the agent's lock, not the instance's (core)."""
+    with engine_lock(agent.instance, agent_pk=agent.pk) as changes:
         agent = changes.agent(agent.pk)
         fresh_after = changes.now - STALE_AFTER
         rows = AGENT_SOCKETS(agent.pk)
@@ -49,10 +50,13 @@ def open_ccp_socket(agent: Agent, channel_name: str, session_key: str) -> dict[s
 
 
 def close_ccp_socket(channel_name: str) -> None:
+    """Forget the socket (LOGOUT on the agent's last); under the agent's lock, unless closing
+    it ends MultipleCcpWindows and makes the agent routable again."""
     socket = CcpSocket.objects.select_related("agent__instance").filter(channel_name=channel_name).first()
     if socket is None:
         return
-    with engine_lock(socket.agent.instance) as changes:
+
+    def close(changes: Changes) -> None:
         agent = changes.agent(socket.agent_id)
         CcpSocket.objects.filter(channel_name=channel_name).delete()
         remaining = CcpSocket.objects.filter(agent=agent, last_seen__gte=changes.now - STALE_AFTER)
@@ -63,6 +67,8 @@ def close_ccp_socket(channel_name: str) -> None:
             agent.error_state = ""
             settle(changes)
 
+    engine_change(socket.agent.instance, close, agent_pk=socket.agent_id, settled=False)
+
 
 def ccp_socket_alive(channel_name: str) -> None:
     """A heartbeat: keep the socket's row fresh (written at most once a minute)."""
@@ -71,5 +77,8 @@ def ccp_socket_alive(channel_name: str) -> None:
 
 
 def record_heartbeat(agent: Agent) -> None:
-    with engine_transaction(agent.instance) as changes:
-        record_agent_event(changes, changes.agent(agent.pk), "HEART_BEAT")
+    """A HEART_BEAT event: the agent's lock alone, and no new snapshot (nothing it shows changed)."""
+    with engine_lock(agent.instance, agent_pk=agent.pk) as changes:
+        agent = changes.agent(agent.pk)
+        record_agent_event(changes, agent, "HEART_BEAT")
+        agent.save(update_fields=["last_event_snapshot"])

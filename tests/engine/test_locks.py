@@ -1,0 +1,170 @@
+"""The engine's locks (engine.core): changes that concern one agent and route nothing take
+that agent's row alone; everything else takes the instance lock; events are numbered in
+commit order, without gaps, whatever runs side by side."""
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from django.db import connection, connections
+
+from ccphost.engine import services, sockets
+from ccphost.engine.core import InstanceLockNeeded, engine_change, engine_lock
+from ccphost.engine.models import Agent, Contact, EngineEvent
+from tests.engine.conftest import call, fresh, state
+
+
+class Background(threading.Thread):
+    """An action in a thread of its own (with its own database connection)."""
+
+    def __init__(self, action: Any) -> None:
+        super().__init__(daemon=True)
+        self.action, self.error, self.finished = action, None, threading.Event()
+
+    def run(self) -> None:
+        try:
+            self.action()
+        except Exception as error:
+            self.error = error
+        finally:
+            self.finished.set()
+            connections.close_all()
+
+
+@pytest.fixture
+def hold_instance_lock(concurrent_db, center):
+    """Have another thread take the instance's engine lock and hold it until the test sets
+    the event returned."""
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite runs one write transaction at a time: row locks are PostgreSQL's")
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with engine_lock(center):
+            locked.set()
+            release.wait(30)
+
+    holder = Background(hold)
+
+    def start() -> threading.Event:
+        holder.start()
+        assert locked.wait(10)
+        return release
+
+    yield start
+    release.set()
+    if holder.is_alive():
+        holder.join(30)
+
+
+def test_a_status_that_routes_nothing_does_not_wait_for_the_instance_lock(
+    hold_instance_lock, center, make_agent, basic_queue
+):
+    ada, bob = make_agent("ada"), make_agent("bob", available=False)
+    release = hold_instance_lock()
+    to_break = Background(lambda: services.put_agent_state(ada, state(center, "Break")))
+    to_available = Background(lambda: services.put_agent_state(bob, state(center, "Available")))
+    opening = Background(lambda: sockets.open_ccp_socket(fresh(ada), "chan-ada", "session-ada"))
+    for action in (to_break, to_available, opening):
+        action.start()
+    assert to_break.finished.wait(10) and to_break.error is None
+    assert opening.finished.wait(10) and opening.error is None
+    assert fresh(ada).state_name == "Break"
+    assert not to_available.finished.wait(0.5), to_available.error  # routable: it may route, so it waits
+    release.set()
+    assert to_available.finished.wait(10) and to_available.error is None
+    assert fresh(bob).state_name == "Available"
+
+
+def test_events_are_numbered_in_commit_order_without_gaps(concurrent_db, center, make_agent, basic_queue):
+    """Agents toggling between two statuses (their own locks) while calls arrive and agents
+    become available (the instance lock); a reader never sees a number before the ones
+    below it, as a subscriber reading "after N" would miss them."""
+    togglers = [make_agent(f"t{i}", available=False) for i in range(4)]
+    routers = [make_agent(f"r{i}", available=False) for i in range(2)]
+    statuses = [state(center, "Break"), state(center, "Lunch")]
+    available = state(center, "Available")
+    stop, gaps = threading.Event(), []
+
+    def toggle(agent: Agent) -> None:
+        for n in range(15):
+            services.put_agent_state(agent, statuses[n % 2])
+
+    def route(agent: Agent) -> None:
+        for n in range(5):
+            services.put_agent_state(agent, available)
+            call(center, basic_queue)
+            services.put_agent_state(agent, statuses[n % 2])
+
+    def read() -> None:
+        while not stop.is_set():
+            numbers = list(EngineEvent.objects.filter(instance=center).values_list("sequence", flat=True))
+            if numbers != list(range(1, len(numbers) + 1)):
+                gaps.append(numbers)
+
+    reader = Background(read)
+    reader.start()
+    workers = [Background(lambda a=a: toggle(a)) for a in togglers] + [
+        Background(lambda a=a: route(a)) for a in routers
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+    stop.set()
+    reader.join(30)
+    assert [w.error for w in workers] == [None] * len(workers)
+    assert gaps == []
+    numbers = list(EngineEvent.objects.filter(instance=center).order_by("sequence").values_list("sequence", flat=True))
+    assert numbers == list(range(1, len(numbers) + 1))
+    for agent in togglers:
+        changes = EngineEvent.objects.filter(agent=agent, event_type="STATE_CHANGE").order_by("sequence")
+        names = [e.payload["CurrentAgentSnapshot"]["AgentStatus"]["Name"] for e in changes]
+        assert names == ["Break", "Lunch"] * 7 + ["Break"]
+        assert fresh(agent).last_event_snapshot == changes.last().payload["CurrentAgentSnapshot"]
+    for contact in Contact.objects.filter(instance=center, waiting_since__isnull=False):
+        free = Agent.objects.filter(instance=center, state_type="routable", idle_since__isnull=False)
+        assert not free.exists(), f"{contact} waits while {list(free)} are free"
+
+
+@pytest.mark.django_db
+def test_a_change_that_needs_more_than_its_agent_runs_again_under_the_instance_lock(center, make_agent):
+    ada, bob = make_agent("ada"), make_agent("bob")
+    scopes = []
+
+    def touch_both(changes: Any) -> str:
+        scopes.append(changes.only_agent)
+        changes.agent(ada.pk)
+        changes.agent(bob.pk)  # another agent: the instance lock is needed
+        return "done"
+
+    assert engine_change(center, touch_both, agent_pk=ada.pk) == "done"
+    assert scopes == [ada.pk, None]
+    with pytest.raises(InstanceLockNeeded), engine_lock(center, agent_pk=ada.pk) as changes:
+        changes.require_instance_lock("routing")
+
+
+@pytest.mark.django_db
+def test_closing_the_second_browser_routes_the_waiting_contact(center, make_agent, basic_queue):
+    """Closing a socket is an agent's change, until it ends MultipleCcpWindows: the agent is
+    routable again and the waiting call is offered at once (under the instance lock)."""
+    ada = make_agent("ada")
+    sockets.open_ccp_socket(ada, "chan-a", "session-a")
+    sockets.open_ccp_socket(ada, "chan-b", "session-b")
+    contact = call(center, basic_queue)
+    assert fresh(contact).waiting_since is not None
+    sockets.close_ccp_socket("chan-b")
+    assert fresh(contact).agent == ada
+    assert fresh(ada).state_name == "PendingBusy"
+
+
+@pytest.mark.django_db
+def test_a_heartbeat_records_its_event_without_a_new_snapshot(center, make_agent):
+    ada = make_agent("ada")
+    version = fresh(ada).snapshot_version
+    started = time.monotonic()
+    sockets.record_heartbeat(ada)
+    assert EngineEvent.objects.filter(agent=ada, event_type="HEART_BEAT").count() == 1
+    assert fresh(ada).snapshot_version == version
+    assert time.monotonic() - started < 5
