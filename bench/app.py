@@ -9,6 +9,7 @@ that production never mounts:
   for the time to ring, makes one agent Available or starts an inbound call.
 """
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -20,6 +21,7 @@ from channels.routing import URLRouter
 from django.urls import path
 
 from ccphost.asgi import application as ccphost_application
+from ccphost.engine.threads import engine_sync_to_async, engine_threads
 
 
 class FloorConsumer(AsyncWebsocketConsumer):
@@ -42,6 +44,8 @@ def toggle_agent_states(agent_pks: list[int]) -> None:
     from ccphost.engine.models import Agent, AgentState
     from ccphost.engine.services import put_agent_state
 
+    if not agent_pks:
+        return
     agents = Agent.objects.select_related("instance", "status").filter(pk__in=agent_pks)
     states = {s.name: s for s in AgentState.objects.filter(instance__alias="bench", name__in=["Break", "Lunch"])}
     for agent in agents:
@@ -86,7 +90,10 @@ async def trigger(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if request.get("floor"):
         await floor_send([str(g) for g in request["floor"]])
     if request.get("agents"):
-        await database_sync_to_async(toggle_agent_states)([int(pk) for pk in request["agents"]])
+        # As independent service calls would: side by side on the engine's threads (one on
+        # SQLite, CCPHOST_ENGINE_THREADS on PostgreSQL), each thread a share of the agents.
+        pks, threads = [int(pk) for pk in request["agents"]], engine_threads()
+        await asyncio.gather(*(engine_sync_to_async(toggle_agent_states)(pks[i::threads]) for i in range(threads)))
     answer = b""
     if request.get("ring"):
         answer = json.dumps(await database_sync_to_async(ring)(int(request["ring"]), request["step"])).encode()

@@ -108,6 +108,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABASE_PREPARED_STATEMENTS", True):
+    # Parameters bound by the server, and statements run twice kept prepared (psycopg): the
+    # engine runs the same few statements all day, and planning them again was 60% of
+    # PostgreSQL's CPU per change (3.0 ms against 1.2 ms, measured on the project's VM).
+    # Behind a pooler in transaction mode without prepared-statement support, set it to 0.
+    DATABASES["default"]["OPTIONS"] = {"server_side_binding": True, "prepare_threshold": 2}
+# Threads running engine changes for the sockets of a process, on PostgreSQL (SQLite: one).
+CCPHOST_ENGINE_THREADS = env_int("CCPHOST_ENGINE_THREADS", 4)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")

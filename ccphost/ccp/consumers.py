@@ -33,6 +33,7 @@ from ccphost.engine.core import EngineError
 from ccphost.engine.models import Agent
 from ccphost.engine.prepared import PreparedQuery
 from ccphost.engine.snapshots import snapshot_frame
+from ccphost.engine.threads import engine_sync_to_async
 from ccphost.instances.models import Instance
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,9 @@ MAX_FRAME_BYTES = 16 * 1024
 HEART_BEAT_EVENT_SECONDS = 120
 WATCH_SECONDS = 0.25
 WATCH_MARGIN = timedelta(seconds=2)
+# A snapshot pushed less than this long ago may still be on its way (under load, through
+# Redis): the watcher leaves it to a later look instead of building and sending it twice.
+PUSH_GRACE = timedelta(seconds=0.5)
 WATCH_ALL_SECONDS = 10.0
 
 # Close codes in the 4000 range are ours; the CCP page reads them.
@@ -63,7 +67,6 @@ USERS_AGENT = PreparedQuery(
 AGENT = PreparedQuery(lambda pk: Agent.objects.select_related("instance", "user").filter(pk=pk))
 
 
-@database_sync_to_async
 def find_agent(alias: str, user: Any) -> tuple[Agent | None, int]:
     """The user's agent in the instance, or None and the close code saying why not."""
     if user is not None and user.is_authenticated:
@@ -99,13 +102,19 @@ local_sockets: dict[int, dict[str, "CcpConsumer"]] = defaultdict(dict)
 def snapshot_versions(since: datetime | None) -> dict[int, int]:
     """The snapshot versions of this process's agents, or of all agents whose snapshot
     changed since ``since`` (an indexed range: at 10,000 sockets the whole list cost the
-    ORM thread more than half its time, measured with py-spy)."""
+    ORM thread more than half its time, measured with py-spy); less those changed within
+    PUSH_GRACE, whose push is on its way."""
     agents = (
         Agent.objects.filter(pk__in=list(local_sockets))
         if since is None
         else Agent.objects.filter(snapshot_at__gte=since)
     )
-    return dict(agents.values_list("pk", "snapshot_version"))
+    settled = timezone.now() - PUSH_GRACE
+    return {
+        pk: version
+        for pk, version, at in agents.values_list("pk", "snapshot_version", "snapshot_at")
+        if at is None or at <= settled
+    }
 
 
 async def deliver_missed_snapshots(since: datetime | None = None) -> None:
@@ -152,7 +161,7 @@ class CcpConsumer(FrameLimitedConsumer):
         self.alias: str = self.scope["url_route"]["kwargs"]["alias"]
         await self.accept()
         user = self.scope.get("user")
-        agent, refusal = await find_agent(self.alias, user)
+        agent, refusal = await engine_sync_to_async(find_agent)(self.alias, user)
         if agent is None:
             await self.send_json(REFUSALS[refusal](self.alias))
             await self.close(refusal)
@@ -163,7 +172,7 @@ class CcpConsumer(FrameLimitedConsumer):
         session_key = getattr(session, "session_key", None) or f"socket:{self.channel_name}"
         # Join the group before reading the snapshot: a change after the read is pushed.
         await self.channel_layer.group_add(agent.group_name, self.channel_name)
-        frame = await database_sync_to_async(sockets.open_ccp_socket)(agent, self.channel_name, session_key)
+        frame = await engine_sync_to_async(sockets.open_ccp_socket)(agent, self.channel_name, session_key)
         await self.ccp_snapshot({"frame": frame})
         self.last_heart_beat = time.monotonic()
         local_sockets[agent.pk][self.channel_name] = self
@@ -180,7 +189,7 @@ class CcpConsumer(FrameLimitedConsumer):
         if self.frame_sender is not None:
             self.frame_sender.cancel()
         await self.channel_layer.group_discard(self.agent.group_name, self.channel_name)
-        await database_sync_to_async(sockets.close_ccp_socket)(self.channel_name)
+        await engine_sync_to_async(sockets.close_ccp_socket)(self.channel_name)
         await self.release_channel()
 
     async def release_channel(self) -> None:
@@ -265,7 +274,7 @@ class CcpConsumer(FrameLimitedConsumer):
             return
         if frame.get("type") == "heartbeat":
             await self.send_json({"type": "heartbeat"})
-            await database_sync_to_async(sockets.ccp_socket_alive)(self.channel_name)
+            await engine_sync_to_async(sockets.ccp_socket_alive)(self.channel_name)
             await self.heart_beat_event()
             return
         request_id = request_id_of(frame)
@@ -278,7 +287,7 @@ class CcpConsumer(FrameLimitedConsumer):
     async def answer(self, request_id: Any, method: str, params: Any) -> dict[str, Any]:
         assert self.agent is not None
         try:
-            data = await database_sync_to_async(run_api_request)(self.agent.pk, method, params)
+            data = await engine_sync_to_async(run_api_request)(self.agent.pk, method, params)
         except EngineError as refused:
             return {"requestId": request_id, "err": refused.as_dict()}
         except Exception:
@@ -291,4 +300,4 @@ class CcpConsumer(FrameLimitedConsumer):
         if self.agent is None or time.monotonic() - self.last_heart_beat < HEART_BEAT_EVENT_SECONDS:
             return
         self.last_heart_beat = time.monotonic()
-        await database_sync_to_async(sockets.record_heartbeat)(self.agent)
+        await engine_sync_to_async(sockets.record_heartbeat)(self.agent)

@@ -19,6 +19,7 @@ from ccphost.background import repeat
 from ccphost.ccp import event_stream, forwarding
 from ccphost.ccp.ratelimit import FrameLimitedConsumer
 from ccphost.engine.models import Agent
+from ccphost.engine.threads import engine_sync_to_async
 from ccphost.instances.models import Instance
 
 MAX_FRAME_CHARS = 65536  # a forwarded agent snapshot; pings are tiny
@@ -151,7 +152,7 @@ class EventsConsumer(FrameLimitedConsumer):
             await self.send_json({"type": "error", "message": "Only an agent's own socket forwards events."})
             return
         try:
-            sequences = await database_sync_to_async(forwarding.record_forwarded)(self.subscriber.agent_id, agent_data)
+            sequences = await engine_sync_to_async(forwarding.record_forwarded)(self.subscriber.agent_id, agent_data)
         except forwarding.ForwardError as problem:
             await self.send_json({"type": "error", "message": f"Not forwarded: {problem}"})
             return
