@@ -9,7 +9,7 @@ only ever write events of their own agent."""
 
 from typing import Any
 
-from ccphost.engine.core import Changes, engine_lock
+from ccphost.engine.core import SAVE_EVENT_SNAPSHOT, Changes, engine_lock
 from ccphost.engine.events import ACCOUNT_ID, iso, record_agent_event, record_event
 from ccphost.engine.models import Agent, EngineEvent
 from ccphost.instances.models import Instance
@@ -164,7 +164,7 @@ def record_forwarded(agent_pk: int, data: Any) -> list[int]:
                 contact = after.get(contact_id) or before[contact_id]
                 recorded.append(record_contact(changes, agent, agent_arn, contact, event_type))
         agent.last_event_snapshot = current
-        agent.save(update_fields=["last_event_snapshot"])
+        SAVE_EVENT_SNAPSHOT(agent)
     return [event.sequence for event in recorded]  # numbered as the change ends
 
 

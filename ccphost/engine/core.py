@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from ccphost.engine import configuration
 from ccphost.engine.models import Agent, Connection, EngineEvent, InstanceSettings, Timer
-from ccphost.engine.prepared import PreparedQuery
+from ccphost.engine.prepared import PreparedQuery, PreparedUpdate
 from ccphost.engine.signals import event_committed, event_recorded
 from ccphost.instances.models import Instance
 
@@ -85,6 +85,10 @@ AGENT = PreparedQuery(
         "user", "status", "next_status", "routing_profile__default_outbound_queue", "instance"
     ).filter(pk=pk)
 )
+
+
+SAVE_AGENT = PreparedUpdate(Agent)
+SAVE_EVENT_SNAPSHOT = PreparedUpdate(Agent, ["last_event_snapshot"])
 
 
 def lock_agent_row(pk: int) -> None:
@@ -250,6 +254,6 @@ def settle(changes: Changes) -> dict[int, list[Connection]]:
         events.record_agent_change(changes, agent, legs[pk])
         agent.snapshot_version += 1
         agent.snapshot_at = timezone.now()  # the CCP sockets' watcher looks for recent ones
-        agent.save()
+        SAVE_AGENT(agent)
         snapshots.push_on_commit(changes, agent, legs[pk])
     return legs

@@ -70,3 +70,32 @@ class PreparedQuery(Generic[M]):
         if plan is None:
             plan = plans[key] = _Plan(self.build(*args), args)
         return plan.run(args)
+
+
+class PreparedUpdate(Generic[M]):
+    """``UPDATE`` of one row of ``model`` by primary key, writing ``fields`` (default: every
+    concrete field), with its SQL built once: ``Model.save()`` builds a queryset, a filter
+    and the statement at every call (on SQLite, 15% of an engine change, measured with
+    py-spy). Like ``save(update_fields=...)``, without its signals: for engine rows only."""
+
+    def __init__(self, model: type[M], fields: list[str] | None = None) -> None:
+        meta = model._meta
+        self.fields = [
+            f
+            for f in meta.concrete_fields
+            if not f.primary_key and (fields is None or f.name in fields or f.attname in fields)
+        ]
+        if fields is not None and len(self.fields) != len(fields):
+            raise ValueError(f"unknown fields of {model.__name__}: {fields}")
+        self.table, self.pk = meta.db_table, meta.pk
+        self.sql: str | None = None
+
+    def __call__(self, obj: M) -> None:
+        connection = connections[DEFAULT_DB_ALIAS]
+        if self.sql is None:
+            quote = connection.ops.quote_name
+            columns = ", ".join(f"{quote(f.column)} = %s" for f in self.fields)
+            self.sql = f"UPDATE {quote(self.table)} SET {columns} WHERE {quote(self.pk.column)} = %s"  # noqa: S608 (names, not data)
+        values = [f.get_db_prep_save(getattr(obj, f.attname), connection=connection) for f in self.fields]
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, [*values, obj.pk])

@@ -3,7 +3,7 @@ whose routing profile serves their queue, highest queue priority first, oldest f
 
 It runs inside the instance's engine lock, so two agents never get the same contact."""
 
-from ccphost.engine.core import Changes
+from ccphost.engine.core import SAVE_AGENT, Changes
 from ccphost.engine.events import share_instance
 from ccphost.engine.lifecycle import offer_contact
 from ccphost.engine.models import Agent, AgentState, Connection, Contact
@@ -81,7 +81,7 @@ def route_waiting_contacts(changes: Changes) -> bool:
     if not waiting:
         return False
     for agent in changes.agents.values():
-        agent.save()  # routing reads who is idle from the database
+        SAVE_AGENT(agent)  # routing reads who is idle from the database
     offered = False
     candidates = Agent.objects.filter(
         instance=changes.instance, state_type=AgentState.Type.ROUTABLE, idle_since__isnull=False

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from ccphost.engine.core import Changes, engine_change, engine_lock, settle
+from ccphost.engine.core import SAVE_EVENT_SNAPSHOT, Changes, engine_change, engine_lock, settle
 from ccphost.engine.events import agent_event_snapshot, record_agent_event
 from ccphost.engine.models import Agent, CcpSocket
 from ccphost.engine.prepared import PreparedQuery
@@ -42,7 +42,7 @@ def open_ccp_socket(agent: Agent, channel_name: str, session_key: str) -> dict[s
         legs = open_legs(agent)
         if not fresh:
             record_agent_event(changes, agent, "LOGIN", agent_event_snapshot(agent, changes, legs))
-            agent.save(update_fields=["last_event_snapshot"])
+            SAVE_EVENT_SNAPSHOT(agent)
         elif any(key != session_key for key in fresh):
             agent.error_state = MULTIPLE_WINDOWS
             legs = settle(changes)[agent.pk]
@@ -62,7 +62,7 @@ def close_ccp_socket(channel_name: str) -> None:
         remaining = CcpSocket.objects.filter(agent=agent, last_seen__gte=changes.now - STALE_AFTER)
         if not remaining.exists():
             record_agent_event(changes, agent, "LOGOUT")
-            agent.save(update_fields=["last_event_snapshot"])
+            SAVE_EVENT_SNAPSHOT(agent)
         if agent.error_state == MULTIPLE_WINDOWS and remaining.values("session_key").distinct().count() <= 1:
             agent.error_state = ""
             settle(changes)
@@ -81,4 +81,4 @@ def record_heartbeat(agent: Agent) -> None:
     with engine_lock(agent.instance, agent_pk=agent.pk) as changes:
         agent = changes.agent(agent.pk)
         record_agent_event(changes, agent, "HEART_BEAT")
-        agent.save(update_fields=["last_event_snapshot"])
+        SAVE_EVENT_SNAPSHOT(agent)

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from ccphost.engine import core, routing, services
 from ccphost.engine.models import Agent, Queue
-from ccphost.engine.prepared import PreparedQuery
+from ccphost.engine.prepared import PreparedQuery, PreparedUpdate
 from tests.engine.conftest import call, fresh, leg_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -77,3 +77,21 @@ def test_a_shape_whose_parameters_are_not_its_arguments_is_refused(center):
     reordered = PreparedQuery(lambda name, pk: Queue.objects.filter(instance_id=pk, name=name))
     with pytest.raises(ValueError, match="not its arguments"), transaction.atomic():
         reordered("BasicQueue", center.pk)
+
+
+def test_a_prepared_update_writes_every_field_as_save_would(center, make_agent):
+    ada = make_agent("ada")
+    ada.state_name, ada.extension, ada.idle_since = "Break", "+15555550100", None
+    ada.last_event_snapshot = {"State": {"Name": "Break"}, "Contacts": []}
+    ada.snapshot_at, ada.snapshot_version = ada.state_since, ada.snapshot_version + 7
+    PreparedUpdate(Agent)(ada)
+    assert field_values(fresh(ada)) == field_values(ada)
+
+
+def test_a_prepared_update_of_some_fields_writes_those_alone(center, make_agent):
+    ada = make_agent("ada")
+    ada.state_name, ada.last_event_snapshot = "Lunch", {"EventType": "HEART_BEAT"}
+    PreparedUpdate(Agent, ["last_event_snapshot"])(ada)
+    assert (fresh(ada).state_name, fresh(ada).last_event_snapshot) == ("Available", {"EventType": "HEART_BEAT"})
+    with pytest.raises(ValueError, match="unknown fields of Agent"):
+        PreparedUpdate(Agent, ["last_event_snapshot", "mood"])
