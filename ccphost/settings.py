@@ -100,6 +100,7 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["ENGINE"] = "ccphost.db.sqlite3"  # Django's, converting each statement once
     # A file test database, so tests with several threads or processes share it.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-ccphost.sqlite3")}
     # WAL and a busy timeout let the CCP socket and a management command write together.
