@@ -1,0 +1,99 @@
+"""What one engine change costs, alone: wall time, this process's CPU and the database
+server's CPU (PostgreSQL: its backend process for this connection) per ``put_agent_state``,
+toggling agents between two statuses that are not routable, one after the other. The
+snapshot pushes to the channel layer are left out (the server's event loop sends them).
+
+    python -m bench.engine_cost                    # SQLite (embedded)
+    python -m bench.engine_cost --mode scaled      # PostgreSQL (BENCH_DATABASE_URL)
+
+The full bench (bench.run) measures the server under load; this tells where a change's
+CPU goes, which bounds what one core can do."""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.run import ROOT, mode_env
+
+
+def backend_cpu_seconds(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(changes: int, agents: int) -> dict[str, float | str]:
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    from ccphost.engine.models import Agent, AgentState
+    from ccphost.engine.services import put_agent_state
+
+    bench = list(Agent.objects.select_related("instance", "status").filter(instance__alias="bench")[:agents])
+    statuses = {s.name: s for s in AgentState.objects.filter(instance__alias="bench", name__in=["Break", "Lunch"])}
+    backend = None
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            backend = cursor.fetchone()[0]
+    names = {agent.pk: agent.status.name for agent in bench}
+
+    def toggle(agent: Agent) -> None:
+        names[agent.pk] = "Lunch" if names[agent.pk] == "Break" else "Break"
+        put_agent_state(agent, statuses[names[agent.pk]])
+
+    for agent in bench:  # warm up: plans compiled, statements prepared, caches filled
+        toggle(agent)
+    wall, cpu, server = time.perf_counter(), time.process_time(), backend_cpu_seconds(backend)
+    for n in range(changes):
+        toggle(bench[n % len(bench)])
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    server = backend_cpu_seconds(backend) - server
+    return {
+        "database": connection.vendor,
+        "changes": changes,
+        "wall_ms": round(1000 * wall / changes, 3),
+        "process_cpu_ms": round(1000 * cpu / changes, 3),
+        "database_cpu_ms": round(1000 * server / changes, 3) if backend else "in process",
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mode", choices=["embedded", "scaled"], default="embedded")
+    parser.add_argument("--changes", type=int, default=2000)
+    parser.add_argument("--agents", type=int, default=100)
+    parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)  # the measuring process
+    args = parser.parse_args()
+    if args.inside:
+        print(json.dumps(measure(args.changes, args.agents)))
+        return 0
+    with tempfile.TemporaryDirectory(prefix="ccphost-engine-cost-") as var_dir:
+        env = mode_env(args.mode, Path(var_dir), 0, "default")
+        # No channel layer: in the server its sends are the event loop's work, not the
+        # change's (layers.group_send_soon); here each would open a Redis connection.
+        env.pop("REDIS_URL", None)
+        if args.mode == "scaled":
+            subprocess.run([sys.executable, "tools/ensure_database.py"], cwd=ROOT, env=env, check=True)
+        setup = [sys.executable, "-m", "bench.setup_agents", str(args.agents)]
+        subprocess.run(setup, cwd=ROOT, env=env, check=True, capture_output=True)
+        inside = [sys.executable, "-m", "bench.engine_cost", "--inside", "--changes", str(args.changes)]
+        run = subprocess.run([*inside, "--agents", str(args.agents)], cwd=ROOT, env=env, capture_output=True, text=True)
+    if run.returncode:
+        print(run.stderr, file=sys.stderr)
+        return 1
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    print(" | ".join(f"{key} {value}" for key, value in result.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
