@@ -18,8 +18,8 @@ def new_simulator_token() -> str:
 
 
 class InstanceSettings(models.Model):
-    """Engine settings of an instance. Its row is also the instance's engine lock: every
-    service locks it first, so changes to one contact center are serialized."""
+    """Engine settings of an instance, and its event counter (``last_event_sequence``),
+    whose row lock numbers events in commit order (engine.core)."""
 
     instance = models.OneToOneField(Instance, on_delete=models.CASCADE, related_name="engine_settings")
     ring_timeout_seconds = models.PositiveIntegerField(default=20)
