@@ -2,9 +2,10 @@
 
 from django.dispatch import Signal
 
-# Sent inside the transaction that records an event, with ``event``, ``instance`` and
-# ``settings`` (its InstanceSettings, locked): receivers write what must commit or roll
-# back with it (webhook deliveries).
+# Sent inside the transaction that records an event, with ``event`` (not yet numbered nor
+# saved: its sequence is taken last, engine.core.write_events), ``instance`` and
+# ``settings`` (its InstanceSettings): receivers write what must commit or roll back with
+# it (webhook deliveries).
 event_recorded = Signal()
 
 # Sent once an event's transaction has committed, with ``event`` (an EngineEvent).
