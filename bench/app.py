@@ -40,14 +40,21 @@ class FloorConsumer(AsyncWebsocketConsumer):
 FLOOR_PAYLOAD = "x" * 2000  # about the size of an agent snapshot frame
 
 
+BENCH_STATES: dict[str, Any] = {}  # the two statuses toggled, read once per process
+
+
 def toggle_agent_states(agent_pks: list[int]) -> None:
     from ccphost.engine.models import Agent, AgentState
     from ccphost.engine.services import put_agent_state
 
     if not agent_pks:
         return
+    if not BENCH_STATES:
+        BENCH_STATES.update(
+            (s.name, s) for s in AgentState.objects.filter(instance__alias="bench", name__in=["Break", "Lunch"])
+        )
+    states = BENCH_STATES
     agents = Agent.objects.select_related("instance", "status").filter(pk__in=agent_pks)
-    states = {s.name: s for s in AgentState.objects.filter(instance__alias="bench", name__in=["Break", "Lunch"])}
     for agent in agents:
         put_agent_state(agent, states["Lunch" if agent.status.name == "Break" else "Break"])
 
