@@ -37,6 +37,7 @@ class Phase:
     name: str
     sent: int = 0
     received: int = 0
+    superseded: int = 0  # snapshots a later version replaced before they left (a slow socket)
     seconds: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -51,7 +52,8 @@ class Phase:
             "name": self.name,
             "sent": self.sent,
             "received": self.received,
-            "lost": max(0, self.sent - self.received),
+            "superseded": self.superseded,
+            "lost": max(0, self.sent - self.received - self.superseded),
             "seconds": round(self.seconds, 2),
             "per_second": round(self.received / self.seconds, 1) if self.seconds else None,
             "p50_ms": pct(0.50),
@@ -157,6 +159,7 @@ class CcpClient:
         self.answers: dict[str, asyncio.Future[float]] = {}
         self.ready = asyncio.Event()
         self.ws: Any = None
+        self.version = 0  # of the last snapshot received
 
     async def connect(self) -> None:
         headers = {"Cookie": f"sessionid={self.session_key}", "Origin": SITE.format(port=self.port)}
@@ -171,10 +174,14 @@ class CcpClient:
             arrived = time.time()
             frame = json.loads(raw)
             if frame.get("type") == "snapshot":
+                previous, self.version = self.version, frame["version"]
                 if not self.ready.is_set():
                     self.ready.set()
                 elif self.phase is not None:
                     self.phase.received += 1
+                    # Versions skipped: the socket sends only the newest of the snapshots
+                    # waiting for it (consumers.CcpConsumer.ccp_snapshot), none is lost.
+                    self.phase.superseded += max(0, self.version - previous - 1)
                     sent = parse_time(frame["snapshot"]["snapshotTimestamp"])
                     self.phase.latencies_ms.append((arrived - sent) * 1000)
             elif "requestId" in frame and frame["requestId"] in self.answers:
@@ -239,7 +246,7 @@ async def drive(port: int, phase: Phase, rate: int, seconds: float, key: str, ta
         await asyncio.sleep(max(0.0, started + (position / per_tick) * tick - time.monotonic()))
     await asyncio.gather(*pending)
     drain_until = time.monotonic() + 5
-    while phase.received < phase.sent and time.monotonic() < drain_until:
+    while phase.received + phase.superseded < phase.sent and time.monotonic() < drain_until:
         await asyncio.sleep(0.05)
     phase.seconds = time.monotonic() - started
 
@@ -380,6 +387,7 @@ def print_table(results: list[dict[str, Any]]) -> None:
         "sockets",
         "sent",
         "received",
+        "superseded",
         "lost",
         "seconds",
         "per_second",
