@@ -116,7 +116,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_boo
     # Behind a pooler in transaction mode without prepared-statement support, set it to 0.
     DATABASES["default"]["OPTIONS"] = {"server_side_binding": True, "prepare_threshold": 2}
 # Threads running engine changes for the sockets of a process, on PostgreSQL (SQLite: one).
-CCPHOST_ENGINE_THREADS = env_int("CCPHOST_ENGINE_THREADS", 4)
+CCPHOST_ENGINE_THREADS = env_int("CCPHOST_ENGINE_THREADS", 2)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")
