@@ -243,9 +243,12 @@ def write_events(changes: Changes) -> None:
             params += [f.get_db_prep_save(getattr(event, f.attname), connection=connection) for f in EVENT_FIELDS]
         with connection.cursor() as cursor:
             cursor.execute(numbered_insert(len(events)), params)
-            for event, (pk, sequence) in zip(events, cursor.fetchall(), strict=True):
-                event.pk, event.sequence = pk, sequence
-        changes.settings.last_event_sequence = events[-1].sequence
+            pks = {sequence: pk for pk, sequence in cursor.fetchall()}  # RETURNING's order is not promised
+        last = max(pks)
+        for number, event in enumerate(events, start=last - len(events) + 1):
+            event.pk, event.sequence = pks[number], number
+            event._state.adding, event._state.db = False, connection.alias  # as bulk_create leaves them
+        changes.settings.last_event_sequence = last
         return
     table = connection.ops.quote_name(InstanceSettings._meta.db_table)
     with connection.cursor() as cursor:

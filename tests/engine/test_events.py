@@ -74,3 +74,27 @@ def test_sequence_numbers_grow_per_instance(center, ada, basic_queue):
     sequences = list(EngineEvent.objects.filter(instance=center).order_by("id").values_list("sequence", flat=True))
     assert sequences == list(range(1, len(sequences) + 1))
     assert not EngineEvent.objects.filter(instance=other).exists()
+
+
+def test_announced_events_are_the_rows_written(center, ada, basic_queue, django_capture_on_commit_callbacks):
+    """A change with several events (a call routed to Ada): each announced event has its
+    row's primary key and sequence, numbered in the order recorded, and counts as saved."""
+    from ccphost.engine.signals import event_committed
+
+    announced: list[EngineEvent] = []
+
+    def collect(sender, event, **kwargs):
+        announced.append(event)
+
+    event_committed.connect(collect)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            call(center, basic_queue)
+    finally:
+        event_committed.disconnect(collect)
+    assert len(announced) >= 3
+    rows = {row.pk: row for row in EngineEvent.objects.filter(pk__in=[e.pk for e in announced])}
+    assert [rows[e.pk].sequence for e in announced] == [e.sequence for e in announced]
+    assert [str(rows[e.pk].event_id) for e in announced] == [str(e.event_id) for e in announced]
+    assert [e.sequence for e in announced] == list(range(announced[0].sequence, announced[0].sequence + len(announced)))
+    assert all(not e._state.adding for e in announced)
