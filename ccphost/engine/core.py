@@ -226,9 +226,9 @@ def numbered_insert(count: int) -> str:
 def write_events(changes: Changes) -> None:
     """Number the change's events from the instance's counter and write them, as the
     change's last statement: the counter's row stays locked from there to the commit, so
-    numbers follow commit order across workers, and nothing else runs while it is held
-    (on PostgreSQL, one statement; held longer, it was what bounded an instance's changes
-    per second). Receivers of event_recorded run first, with events not yet numbered."""
+    numbers follow commit order across workers. Every change of the instance waits for
+    that lock, so nothing else runs while it is held: on PostgreSQL, numbering and insert
+    are one statement. Receivers of event_recorded run first, with events not yet numbered."""
     events, changes.events = changes.events, []
     if not events:
         return
