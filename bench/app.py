@@ -53,10 +53,9 @@ def toggle_agent_states(agent_pks: list[int]) -> None:
         BENCH_STATES.update(
             (s.name, s) for s in AgentState.objects.filter(instance__alias="bench", name__in=["Break", "Lunch"])
         )
-    states = BENCH_STATES
     agents = Agent.objects.select_related("instance", "status").filter(pk__in=agent_pks)
     for agent in agents:
-        put_agent_state(agent, states["Lunch" if agent.status.name == "Break" else "Break"])
+        put_agent_state(agent, BENCH_STATES["Lunch" if agent.status.name == "Break" else "Break"])
 
 
 async def floor_send(groups: list[str]) -> None:

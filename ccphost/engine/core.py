@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from ccphost.engine import configuration
 from ccphost.engine.models import Agent, Connection, EngineEvent, InstanceSettings, Timer
-from ccphost.engine.prepared import PreparedQuery, PreparedUpdate
+from ccphost.engine.prepared import PreparedQuery, PreparedUpdate, db_values
 from ccphost.engine.signals import event_committed, event_recorded
 from ccphost.instances.models import Instance
 
@@ -240,7 +240,7 @@ def write_events(changes: Changes) -> None:
     if connection.vendor == "postgresql":
         params: list[Any] = [changes.instance.pk]
         for event in events:
-            params += [f.get_db_prep_save(getattr(event, f.attname), connection=connection) for f in EVENT_FIELDS]
+            params += db_values(event, EVENT_FIELDS, connection)
         with connection.cursor() as cursor:
             cursor.execute(numbered_insert(len(events)), params)
             pks = {sequence: pk for pk, sequence in cursor.fetchall()}  # RETURNING's order is not promised

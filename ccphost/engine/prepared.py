@@ -96,6 +96,10 @@ class PreparedUpdate(Generic[M]):
             quote = connection.ops.quote_name
             columns = ", ".join(f"{quote(f.column)} = %s" for f in self.fields)
             self.sql = f"UPDATE {quote(self.table)} SET {columns} WHERE {quote(self.pk.column)} = %s"  # noqa: S608 (names, not data)
-        values = [f.get_db_prep_save(getattr(obj, f.attname), connection=connection) for f in self.fields]
         with connection.cursor() as cursor:
-            cursor.execute(self.sql, [*values, obj.pk])
+            cursor.execute(self.sql, [*db_values(obj, self.fields, connection), obj.pk])
+
+
+def db_values(obj: Model, fields: list[Any], connection: Any) -> list[Any]:
+    """The values of ``fields`` of ``obj`` as a statement's parameters, as ``save()`` sends them."""
+    return [f.get_db_prep_save(getattr(obj, f.attname), connection=connection) for f in fields]
