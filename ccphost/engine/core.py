@@ -8,7 +8,8 @@ Locks, always taken in this order, so that two changes never wait for each other
 2. agent rows (FOR NO KEY UPDATE: rows that merely refer to an agent are not held up);
 3. the instance's event counter (``InstanceSettings.last_event_sequence``), taken by an
    UPDATE when the change's events are written, just before commit, and held to the
-   commit: events are numbered in commit order, with no gaps, across workers.
+   commit (on PostgreSQL sent with that statement): events are numbered in commit order,
+   with no gaps, across workers.
 
 A change that only concerns one agent and cannot route anything (a status that is not
 routable, a CCP socket opening or closing, a heartbeat) takes its agent's row alone
@@ -78,18 +79,26 @@ LOCKED_SETTINGS = PreparedQuery(
         .filter(instance_id=instance_pk)
     )
 )
-SETTINGS = PreparedQuery(
-    lambda instance_pk: InstanceSettings.objects.select_related("instance").filter(instance_id=instance_pk)
-)
-AGENT = PreparedQuery(
-    lambda pk: Agent.objects.select_related(
-        "user", "status", "next_status", "routing_profile__default_outbound_queue", "instance"
-    ).filter(pk=pk)
+AGENT_RELATIONS = ("user", "status", "next_status", "routing_profile__default_outbound_queue", "instance")
+AGENT = PreparedQuery(lambda pk: Agent.objects.select_related(*AGENT_RELATIONS).filter(pk=pk))
+# A change under one agent's lock starts here: the agent with its instance's settings, in
+# one query instead of two (the settings row is not locked by such a change).
+AGENT_AND_SETTINGS = PreparedQuery(
+    lambda pk: Agent.objects.select_related(*AGENT_RELATIONS, "instance__engine_settings").filter(pk=pk)
 )
 
 
 SAVE_AGENT = PreparedUpdate(Agent)
 SAVE_EVENT_SNAPSHOT = PreparedUpdate(Agent, ["last_event_snapshot"])
+
+
+def locked_agent(pk: int, query: PreparedQuery[Agent] = AGENT) -> Agent:
+    """The agent's row, locked (lock_agent_row), read with its relations by ``query``."""
+    lock_agent_row(pk)
+    rows = query(pk)
+    if not rows:
+        raise Agent.DoesNotExist(f"No agent {pk}.")
+    return rows[0]
 
 
 def lock_agent_row(pk: int) -> None:
@@ -116,6 +125,7 @@ class Changes:
     contacts_queued: bool = False  # routing has waiting contacts to look at
     events: list[EngineEvent] = field(default_factory=list)  # numbered and written at the end
     free_before: dict[int, bool] = field(default_factory=dict)
+    legs_read: dict[int, list[Connection]] = field(default_factory=dict)  # open_legs, under one agent's lock
 
     @property
     def instance(self) -> Instance:
@@ -130,13 +140,25 @@ class Changes:
         if pk not in self.agents:
             if self.only_agent is not None and pk != self.only_agent:
                 raise InstanceLockNeeded(f"agent {pk} besides agent {self.only_agent}")
-            lock_agent_row(pk)
-            rows = AGENT(pk)
-            if not rows:
-                raise Agent.DoesNotExist(f"No agent {pk}.")
-            self.agents[pk] = rows[0]
-            self.free_before[pk] = rows[0].idle_since is not None
+            self.add_locked_agent(locked_agent(pk))
         return self.agents[pk]
+
+    def add_locked_agent(self, agent: Agent) -> None:
+        self.agents[agent.pk] = agent
+        self.free_before[agent.pk] = agent.idle_since is not None
+
+    def open_legs(self, agent: Agent) -> list[Connection]:
+        """The agent's open legs (routing.open_legs). Under one agent's lock they are read
+        once per change: this change writes no leg (that needs the instance lock), and a
+        change that writes one of the agent's legs also locks the agent's row, so it
+        cannot commit while this change holds it."""
+        from ccphost.engine.routing import open_legs
+
+        if self.only_agent is None:
+            return open_legs(agent)
+        if agent.pk not in self.legs_read:
+            self.legs_read[agent.pk] = open_legs(agent)
+        return self.legs_read[agent.pk]
 
     def cached(self, key: Any, build: Callable[[], T]) -> T:
         """The instance's configuration, cached per process (engine.configuration)."""
@@ -157,17 +179,27 @@ def engine_lock(instance: Instance, now: datetime | None = None, agent_pk: int |
     """Lock the instance's engine (or, with ``agent_pk``, that agent alone) and yield a change
     set that is not settled: for changes that touch no agent state (a socket row, a LOGIN
     event); call ``settle`` when they do. Its events are written before the commit."""
+    outermost = not connection.in_atomic_block  # then write_events may commit
     with transaction.atomic():
-        query = LOCKED_SETTINGS if agent_pk is None else SETTINGS
-        rows = query(instance.pk)
-        if not rows:  # the instance's first change
-            engine_settings(instance)
-            rows = query(instance.pk)
-        changes = Changes(settings=rows[0], now=now or timezone.now(), only_agent=agent_pk)
-        if agent_pk is not None:
-            changes.agent(agent_pk)
+        now = now or timezone.now()
+        if agent_pk is None:
+            rows = LOCKED_SETTINGS(instance.pk)
+            if not rows:  # the instance's first change
+                engine_settings(instance)
+                rows = LOCKED_SETTINGS(instance.pk)
+            changes = Changes(settings=rows[0], now=now)
+        else:
+            agent = locked_agent(agent_pk, AGENT_AND_SETTINGS)
+            if agent.instance_id != instance.pk:
+                raise ValueError(f"agent {agent_pk} is not an agent of instance {instance.pk}")
+            try:
+                settings = agent.instance.engine_settings
+            except InstanceSettings.DoesNotExist:  # the instance's first change
+                settings = engine_settings(agent.instance)
+            changes = Changes(settings=settings, now=now, only_agent=agent_pk)
+            changes.add_locked_agent(agent)
         yield changes
-        write_events(changes)
+        write_events(changes, commit=outermost)
 
 
 @contextmanager
@@ -205,30 +237,41 @@ NEXT_SEQUENCES = (
 EVENT_FIELDS = [f for f in EngineEvent._meta.concrete_fields if not f.primary_key and f.name != "sequence"]
 
 
-@lru_cache(maxsize=64)
-def numbered_insert(count: int) -> str:
-    """PostgreSQL: one statement that takes ``count`` numbers from the instance's counter and
-    inserts that many events with them, in order (parameters: the instance pk, then each
-    event's EVENT_FIELDS)."""
+@lru_cache(maxsize=128)
+def numbered_insert(vendor: str, count: int) -> str:
+    """The statement that inserts ``count`` events, numbered in order, and returns their
+    primary keys and numbers; its parameters are each event's EVENT_FIELDS.
+
+    PostgreSQL: the statement also takes the numbers from the instance's counter (its first
+    parameter is the instance's pk), so the counter's row is locked for this one statement
+    to the commit. SQLite: the numbers come last in each row's parameters (NEXT_SEQUENCES
+    took them); its one writer at a time needs nothing more. Built once per count, instead
+    of by ``bulk_create`` at every change."""
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in EVENT_FIELDS)
     row = ", ".join(["%s"] * len(EVENT_FIELDS))
-    rows = ", ".join(f"({row}, (SELECT last FROM counter) - {count - n})" for n in range(1, count + 1))  # noqa: S608
     settings_table, events_table = (quote(m._meta.db_table) for m in (InstanceSettings, EngineEvent))
+    returning = f"RETURNING {quote(EngineEvent._meta.pk.column)}, {quote('sequence')}"
+    if vendor != "postgresql":
+        rows = ", ".join([f"({row}, %s)"] * count)
+        return f"INSERT INTO {events_table} ({columns}, {quote('sequence')}) VALUES {rows} {returning}"  # noqa: S608 (names and counts, not data)
+    rows = ", ".join(f"({row}, (SELECT last FROM counter) - {count - n})" for n in range(1, count + 1))  # noqa: S608
     return (
         f"WITH counter AS (UPDATE {settings_table} SET last_event_sequence = last_event_sequence + {count} "  # noqa: S608 (names and counts, not data)
         f"WHERE instance_id = %s RETURNING last_event_sequence AS last) "
-        f"INSERT INTO {events_table} ({columns}, {quote('sequence')}) VALUES {rows} "
-        f"RETURNING {quote(EngineEvent._meta.pk.column)}, {quote('sequence')}"
+        f"INSERT INTO {events_table} ({columns}, {quote('sequence')}) VALUES {rows} {returning}"
     )
 
 
-def write_events(changes: Changes) -> None:
+def write_events(changes: Changes, commit: bool = False) -> None:
     """Number the change's events from the instance's counter and write them, as the
     change's last statement: the counter's row stays locked from there to the commit, so
     numbers follow commit order across workers. Every change of the instance waits for
     that lock, so nothing else runs while it is held: on PostgreSQL, numbering and insert
-    are one statement. Receivers of event_recorded run first, with events not yet numbered."""
+    are one statement and, with ``commit`` (the change's transaction is the outermost, so
+    nothing follows), the COMMIT goes with it in one round trip (psycopg's pipeline), not
+    after a hop back to this thread's Python. Receivers of event_recorded run first, with
+    events not yet numbered."""
     events, changes.events = changes.events, []
     if not events:
         return
@@ -237,27 +280,34 @@ def write_events(changes: Changes) -> None:
         # robust: a listener failing after commit must not turn a committed change into an
         # error. A named function, not a partial: Django logs a failure by its __qualname__.
         transaction.on_commit(announce_committed_event(event), robust=True)
-    if connection.vendor == "postgresql":
-        params: list[Any] = [changes.instance.pk]
-        for event in events:
-            params += db_values(event, EVENT_FIELDS, connection)
-        with connection.cursor() as cursor:
-            cursor.execute(numbered_insert(len(events)), params)
-            pks = {sequence: pk for pk, sequence in cursor.fetchall()}  # RETURNING's order is not promised
-        last = max(pks)
-        for number, event in enumerate(events, start=last - len(events) + 1):
-            event.pk, event.sequence = pks[number], number
-            event._state.adding, event._state.db = False, connection.alias  # as bulk_create leaves them
-        changes.settings.last_event_sequence = last
-        return
-    table = connection.ops.quote_name(InstanceSettings._meta.db_table)
+    count = len(events)
     with connection.cursor() as cursor:
-        cursor.execute(NEXT_SEQUENCES.format(table=table), [len(events), changes.instance.pk])
-        (last,) = cursor.fetchone()
+        if connection.vendor == "postgresql":
+            params: list[Any] = [changes.instance.pk]
+            for event in events:
+                params += db_values(event, EVENT_FIELDS, connection)
+        else:
+            table = connection.ops.quote_name(InstanceSettings._meta.db_table)
+            cursor.execute(NEXT_SEQUENCES.format(table=table), [count, changes.instance.pk])
+            (last,) = cursor.fetchone()
+            params = []
+            for number, event in enumerate(events, start=last - count + 1):
+                params += [*db_values(event, EVENT_FIELDS, connection), number]
+        if commit and connection.vendor == "postgresql":
+            # Django's own commit at the atomic block's end then finds nothing to commit
+            # (psycopg skips it) and runs the on_commit callbacks as usual.
+            # (A failure of either is Django's error, as cursor.execute's would be.)
+            with connection.wrap_database_errors, connection.connection.pipeline():
+                cursor.execute(numbered_insert(connection.vendor, count), params)
+                connection.connection.commit()
+        else:
+            cursor.execute(numbered_insert(connection.vendor, count), params)
+        pks = {sequence: pk for pk, sequence in cursor.fetchall()}  # RETURNING's order is not promised
+    last = max(pks)
+    for number, event in enumerate(events, start=last - count + 1):
+        event.pk, event.sequence = pks[number], number
+        event._state.adding, event._state.db = False, connection.alias  # as bulk_create leaves them
     changes.settings.last_event_sequence = last
-    for number, event in enumerate(events, start=last - len(events) + 1):
-        event.sequence = number
-    EngineEvent.objects.bulk_create(events)
 
 
 def announce_committed_event(event: EngineEvent) -> Callable[[], None]:

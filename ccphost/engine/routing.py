@@ -55,7 +55,7 @@ def refresh_agent_state(changes: Changes, agent: Agent) -> list[Connection]:
     """Recompute what the agent's CCP shows, apply a pending next state once the agent's
     contacts are cleared, and keep `idle_since` for longest-idle routing. Returns the
     agent's open legs (open_legs)."""
-    legs = open_legs(agent)
+    legs = changes.open_legs(agent)
     if not legs and agent.next_status_id is not None and not agent.error_state:
         agent.status = agent.next_status  # type: ignore[assignment]
         agent.status_since = changes.now

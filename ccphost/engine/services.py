@@ -95,7 +95,7 @@ def put_agent_state(agent: Agent, state: AgentState) -> None:
         if locked.error_state == "MultipleCcpWindows":
             raise invalid_state("The CCP is open in another browser: close it there first (MultipleCcpWindows).")
         locked.error_state = ""
-        legs = open_legs(locked)
+        legs = changes.open_legs(locked)
         if missed_legs := [leg for leg in legs if leg.missed]:
             changes.require_instance_lock("clearing missed contacts")
         for missed in missed_legs:

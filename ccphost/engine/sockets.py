@@ -13,7 +13,6 @@ from ccphost.engine.core import SAVE_EVENT_SNAPSHOT, Changes, engine_change, eng
 from ccphost.engine.events import agent_event_snapshot, record_agent_event
 from ccphost.engine.models import Agent, CcpSocket
 from ccphost.engine.prepared import PreparedQuery
-from ccphost.engine.routing import open_legs
 from ccphost.engine.snapshots import agent_frame
 
 MULTIPLE_WINDOWS = "MultipleCcpWindows"
@@ -39,7 +38,7 @@ def open_ccp_socket(agent: Agent, channel_name: str, session_key: str) -> dict[s
             CcpSocket.objects.filter(channel_name=channel_name).update(session_key=session_key, last_seen=changes.now)
         else:
             CcpSocket.objects.create(agent=agent, channel_name=channel_name, session_key=session_key)
-        legs = open_legs(agent)
+        legs = changes.open_legs(agent)
         if not fresh:
             record_agent_event(changes, agent, "LOGIN", agent_event_snapshot(agent, changes, legs))
             SAVE_EVENT_SNAPSHOT(agent)

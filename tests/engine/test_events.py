@@ -96,5 +96,8 @@ def test_announced_events_are_the_rows_written(center, ada, basic_queue, django_
     rows = {row.pk: row for row in EngineEvent.objects.filter(pk__in=[e.pk for e in announced])}
     assert [rows[e.pk].sequence for e in announced] == [e.sequence for e in announced]
     assert [str(rows[e.pk].event_id) for e in announced] == [str(e.event_id) for e in announced]
+    assert [(rows[e.pk].payload, rows[e.pk].created_at) for e in announced] == [
+        (e.payload, e.created_at) for e in announced
+    ]
     assert [e.sequence for e in announced] == list(range(announced[0].sequence, announced[0].sequence + len(announced)))
     assert all(not e._state.adding for e in announced)

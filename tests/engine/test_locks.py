@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 
 from ccphost.engine import services, sockets
 from ccphost.engine.core import InstanceLockNeeded, engine_change, engine_lock
@@ -168,3 +168,43 @@ def test_a_heartbeat_records_its_event_without_a_new_snapshot(center, make_agent
     assert EngineEvent.objects.filter(agent=ada, event_type="HEART_BEAT").count() == 1
     assert fresh(ada).snapshot_version == version
     assert time.monotonic() - started < 5
+
+
+def test_a_change_commits_with_its_last_statement_and_then_announces(concurrent_db, center, make_agent):
+    """Its own transaction (the outermost): on PostgreSQL the COMMIT goes with the events'
+    insert; the change is then visible to another connection, and the callbacks that wait
+    for the commit (event announcements) run as with any commit."""
+    from ccphost.engine.signals import event_committed
+
+    ada = make_agent("ada")
+    announced: list[str] = []
+
+    def collect(sender: Any, event: EngineEvent, **kwargs: Any) -> None:
+        announced.append(event.event_type)
+
+    event_committed.connect(collect)
+    try:
+        services.put_agent_state(ada, state(center, "Break"))
+    finally:
+        event_committed.disconnect(collect)
+    assert announced == ["STATE_CHANGE"]
+    seen: list[str] = []
+    reader = Background(lambda: seen.append(Agent.objects.get(pk=ada.pk).status.name))
+    reader.start()
+    assert reader.finished.wait(10) and reader.error is None
+    assert seen == ["Break"]
+    assert not connection.in_atomic_block and connection.get_autocommit()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_change_inside_a_callers_transaction_is_not_committed_before_it(center, make_agent):
+    """Nested in the caller's transaction, a change leaves the commit to the caller: rolled
+    back, the caller loses the change and its events alike."""
+    ada = make_agent("ada")
+    events = EngineEvent.objects.count()
+    with pytest.raises(RuntimeError, match="caller fails"), transaction.atomic():
+        services.put_agent_state(ada, state(center, "Break"))
+        assert fresh(ada).status.name == "Break"
+        raise RuntimeError("caller fails")
+    assert fresh(ada).status.name == "Available"
+    assert EngineEvent.objects.count() == events

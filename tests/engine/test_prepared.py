@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from ccphost.engine import core, routing, services
 from ccphost.engine.models import Agent, Queue
 from ccphost.engine.prepared import PreparedQuery, PreparedUpdate
-from tests.engine.conftest import call, fresh, leg_of
+from tests.engine.conftest import call, fresh, leg_of, state
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -53,6 +53,19 @@ def test_the_locked_settings_and_agent_are_the_engines_rows(center, ada):
         assert changes.agent(ada.pk).user.username == "ada"
         with pytest.raises(Agent.DoesNotExist):
             changes.agent(10**9)
+
+
+def test_a_change_under_one_agents_lock_reads_its_rows_once(center, ada):
+    """The agent comes with its instance's settings (no query of its own) and its open legs
+    are read once, for the change and for the snapshot it settles to."""
+    with CaptureQueriesContext(connection) as queries:
+        services.put_agent_state(ada, state(center, "Break"))
+    selects = [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().upper().startswith("SELECT")]
+    assert len([sql for sql in selects if 'FROM "engine_connection"' in sql]) == 1
+    assert [sql for sql in selects if 'FROM "engine_instancesettings"' in sql] == []
+    (agent_read,) = [sql for sql in selects if 'FROM "engine_agent" INNER JOIN' in sql]
+    assert '"engine_instancesettings"' in agent_read
+    assert fresh(ada).status.name == "Break"
 
 
 def test_another_thread_prepares_its_own_plan(make_agent):
