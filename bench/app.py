@@ -2,7 +2,8 @@
 that production never mounts:
 
 - ``/ws/floor/<group>/``: a bare Channels consumer that joins a group and forwards group
-  messages, the floor ccphost's CCP socket is compared with;
+  messages (dispatched as ccphost's are, without a database thread hop), the floor
+  ccphost's CCP socket is compared with;
 - ``POST /bench/trigger``: runs, inside the server process (where the embedded channel
   layer lives), either real engine service calls (``put_agent_state`` for each agent pk
   given) or bare ``group_send`` calls to floor groups, stamping the time of each call; or,
@@ -21,10 +22,14 @@ from channels.routing import URLRouter
 from django.urls import path
 
 from ccphost.asgi import application as ccphost_application
+from ccphost.ccp.dispatch import DirectDispatchMixin
 from ccphost.engine.threads import engine_sync_to_async, engine_threads
 
 
-class FloorConsumer(AsyncWebsocketConsumer):
+class FloorConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
+    """Forwards its group's messages, with nothing else on the way: not even Channels'
+    per-message database clean-up (ccp.dispatch), which ccphost's consumers skip too."""
+
     async def connect(self) -> None:
         self.group = f"floor.{self.scope['url_route']['kwargs']['group']}"
         await self.channel_layer.group_add(self.group, self.channel_name)

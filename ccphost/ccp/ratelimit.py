@@ -10,6 +10,8 @@ from typing import Any
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from ccphost.ccp.dispatch import DirectDispatchMixin
+
 CLOSE_TOO_MANY_FRAMES = 4429
 
 
@@ -49,8 +51,9 @@ class FrameRateLimit:
         )
 
 
-class FrameLimitedConsumer(AsyncJsonWebsocketConsumer):
-    """A JSON consumer whose every incoming frame passes the socket's FrameRateLimit first."""
+class FrameLimitedConsumer(DirectDispatchMixin, AsyncJsonWebsocketConsumer):
+    """A JSON consumer whose every incoming frame passes the socket's FrameRateLimit first
+    (and whose messages are dispatched without a database thread hop: ccp.dispatch)."""
 
     frame_limit: FrameRateLimit | None = None
     closed_for_frames = False

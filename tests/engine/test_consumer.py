@@ -2,11 +2,14 @@
 
 import asyncio
 import json
+import threading
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.db.models import F
 from django.test import Client
@@ -82,6 +85,25 @@ def setup_center(instance: Any, django_user_model: Any, *names: str) -> list[Age
 def inbound_call(instance: Any) -> str:
     queue = Queue.objects.get(instance=instance, name=seed.BASIC_QUEUE)
     return str(network.start_inbound_contact(instance, queue, "+15555550123").contact_id)
+
+
+async def test_snapshots_reach_the_socket_while_the_database_thread_is_busy(instance, django_user_model):
+    """Handling a message takes no turn on the process's database thread (ccp.dispatch):
+    with SQLite that thread runs every engine change, and frames would wait behind them."""
+    (ada,) = await setup_center(instance, django_user_model, "ada")
+    socket = await open_socket(ada.user)
+    snapshot = await signed_in_agent(socket)
+    release = threading.Event()
+    busy = asyncio.ensure_future(sync_to_async(release.wait)())  # holds the one thread-sensitive thread
+    try:
+        frame = dict(snapshot, version=snapshot["version"] + 100)
+        await get_channel_layer().group_send(f"agent.{ada.pk}", {"type": "ccp.snapshot", "frame": frame})
+        assert (await next_frame(socket, "snapshot"))["version"] == frame["version"]
+        assert not busy.done()
+    finally:
+        release.set()
+        await busy
+    await socket.disconnect()
 
 
 async def test_not_signed_in_gets_auth_fail(instance):
