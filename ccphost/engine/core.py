@@ -179,7 +179,8 @@ def engine_lock(instance: Instance, now: datetime | None = None, agent_pk: int |
     """Lock the instance's engine (or, with ``agent_pk``, that agent alone) and yield a change
     set that is not settled: for changes that touch no agent state (a socket row, a LOGIN
     event); call ``settle`` when they do. Its events are written before the commit."""
-    outermost = not connection.in_atomic_block  # then write_events may commit
+    # The outermost transaction, not one a caller manages: then write_events may commit it.
+    outermost = not connection.in_atomic_block and connection.get_autocommit()
     with transaction.atomic():
         now = now or timezone.now()
         if agent_pk is None:

@@ -68,6 +68,17 @@ def test_a_change_under_one_agents_lock_reads_its_rows_once(center, ada):
     assert fresh(ada).status.name == "Break"
 
 
+def test_an_instances_first_change_under_one_agents_lock_creates_its_settings(center, make_agent):
+    from ccphost.engine.models import EngineEvent, InstanceSettings
+
+    ada = make_agent("ada", available=False)
+    assert not EngineEvent.objects.filter(instance=center).exists()
+    InstanceSettings.objects.filter(instance=center).delete()  # as before the instance's first change
+    services.put_agent_state(ada, state(center, "Break"))
+    assert fresh(ada).status.name == "Break"
+    assert InstanceSettings.objects.get(instance=center).last_event_sequence == 1
+
+
 def test_another_thread_prepares_its_own_plan(make_agent):
     ada, bob = make_agent("ada"), make_agent("bob")
     prepared = PreparedQuery(lambda pk: Agent.objects.select_related("user").filter(pk=pk))
