@@ -24,11 +24,12 @@ from typing import Any
 from asgiref.sync import SyncToAsync
 from channels.db import DatabaseSyncToAsync, database_sync_to_async
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, connections
 
 HEALTH_CHECK_AFTER = 1.0  # seconds a connection has been idle before its health is checked
 
 _pool: ThreadPoolExecutor | None = None
+_pool_size = 0
 _local = threading.local()
 
 
@@ -51,10 +52,31 @@ def engine_threads() -> int:
 
 
 def engine_sync_to_async(func: Callable[..., Any]) -> DatabaseSyncToAsync:
-    global _pool
+    global _pool, _pool_size
     threads = engine_threads()
     if threads == 1:
         return database_sync_to_async(func)
     if _pool is None:
         _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ccphost-engine")
+        _pool_size = threads
     return EngineSyncToAsync(func, thread_sensitive=False, executor=_pool)
+
+
+def close_engine_connections() -> None:
+    """Close the database connection of each engine thread (they are persistent), and let the
+    pool go: for a test session that drops its database next, which PostgreSQL refuses while
+    a connection is open. Each thread takes one closing task (they wait for each other)."""
+    global _pool
+    pool, _pool = _pool, None
+    if pool is None:
+        return
+    threads = _pool_size
+    everyone = threading.Barrier(threads)
+
+    def close() -> None:
+        connections.close_all()
+        everyone.wait(timeout=10)
+
+    for done in [pool.submit(close) for _ in range(threads)]:
+        done.result()
+    pool.shutdown()

@@ -58,3 +58,38 @@ async def test_a_connection_idle_for_a_while_is_checked_first(postgresql, engine
     await cut(first)
     await asyncio.sleep(0.3)
     assert await engine_thread(backend_pid)() != first  # the check found it cut: no error
+
+
+@sync_to_async(thread_sensitive=False)
+def live_backends(pids: set[int]) -> set[int]:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE pid = ANY(%s)", [list(pids)])
+            return {row[0] for row in cursor.fetchall()}
+    finally:
+        connection.close()
+
+
+async def test_closing_the_engine_threads_closes_each_ones_connection(postgresql, settings):
+    """What a test session does before dropping its database (tests/conftest.py)."""
+    settings.CCPHOST_ENGINE_THREADS = 2
+    threads.close_engine_connections()  # a pool of this size, started afresh
+    gate = asyncio.Event()
+
+    def pid_then_wait() -> int:
+        pid = backend_pid()
+        asyncio.run_coroutine_threadsafe(gate.wait(), loop).result(timeout=10)  # both threads busy at once
+        return pid
+
+    loop = asyncio.get_running_loop()
+    calls = [asyncio.ensure_future(threads.engine_sync_to_async(pid_then_wait)()) for _ in range(2)]
+    await asyncio.sleep(0.5)
+    gate.set()
+    pids = set(await asyncio.gather(*calls))
+    assert len(pids) == 2 and await live_backends(pids) == pids
+    await sync_to_async(threads.close_engine_connections, thread_sensitive=False)()
+    for _ in range(50):
+        if not await live_backends(pids):
+            break
+        await asyncio.sleep(0.1)
+    assert await live_backends(pids) == set()
