@@ -72,6 +72,15 @@ def engine_settings(instance: Instance) -> InstanceSettings:
     return settings
 
 
+def loaded_settings(instance: Instance) -> InstanceSettings:
+    """The instance's settings as read with it (``select_related("instance__engine_settings")``
+    on a row referring to it), or created if the instance has none yet (its first change)."""
+    try:
+        return instance.engine_settings
+    except InstanceSettings.DoesNotExist:
+        return engine_settings(instance)
+
+
 LOCKED_SETTINGS = PreparedQuery(
     lambda instance_pk: (
         InstanceSettings.objects.select_for_update(of=("instance",), no_key=True)
@@ -193,11 +202,7 @@ def engine_lock(instance: Instance, now: datetime | None = None, agent_pk: int |
             agent = locked_agent(agent_pk, AGENT_AND_SETTINGS)
             if agent.instance_id != instance.pk:
                 raise ValueError(f"agent {agent_pk} is not an agent of instance {instance.pk}")
-            try:
-                settings = agent.instance.engine_settings
-            except InstanceSettings.DoesNotExist:  # the instance's first change
-                settings = engine_settings(agent.instance)
-            changes = Changes(settings=settings, now=now, only_agent=agent_pk)
+            changes = Changes(settings=loaded_settings(agent.instance), now=now, only_agent=agent_pk)
             changes.add_locked_agent(agent)
         yield changes
         write_events(changes, commit=outermost)

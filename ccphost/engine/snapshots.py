@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ccphost.engine import configuration
-from ccphost.engine.core import Changes, engine_settings
+from ccphost.engine.core import Changes, loaded_settings
 from ccphost.engine.events import agent_view_state, iso, share_instance
 from ccphost.engine.models import Agent, AgentState, Connection, Contact, InstanceSettings, Queue, RoutingProfile
 from ccphost.engine.routing import open_legs
@@ -188,11 +188,7 @@ def agent_frame(agent: Agent, legs: list[Connection], settings: InstanceSettings
 def snapshot_frame(agent_pk: int) -> dict[str, Any]:
     """The agent's latest snapshot frame, read outside any engine transaction."""
     agent = load_agent(agent_pk)
-    try:
-        settings = agent.instance.engine_settings
-    except InstanceSettings.DoesNotExist:
-        settings = engine_settings(agent.instance)
-    return agent_frame(agent, open_legs(agent), settings)
+    return agent_frame(agent, open_legs(agent), loaded_settings(agent.instance))
 
 
 def push_on_commit(changes: Changes, agent: Agent, legs: list[Connection]) -> None:
