@@ -39,6 +39,32 @@ async def test_group_send_drops_silently_past_capacity_like_channels():
     assert await layer.receive(channel) == {"type": "first"}
 
 
+async def test_a_full_member_misses_the_group_message_and_the_others_get_it():
+    layer = SweepLimitedInMemoryChannelLayer(capacity=1)
+    full, free = await layer.new_channel(), await layer.new_channel()
+    await layer.send(full, {"type": "waiting"})
+    for channel in (full, free):
+        await layer.group_add("g", channel)
+    await layer.group_send("g", {"type": "news"})
+    assert await layer.receive(free) == {"type": "news"}
+    assert await layer.receive(full) == {"type": "waiting"}
+    with pytest.raises(asyncio.TimeoutError):  # and nothing after it
+        await asyncio.wait_for(layer.receive(full), 0.05)
+
+
+async def test_each_member_gets_its_own_copy_of_a_group_message():
+    layer = SweepLimitedInMemoryChannelLayer()
+    channels = [await layer.new_channel() for _ in range(2)]
+    for channel in channels:
+        await layer.group_add("g", channel)
+    message = {"type": "snapshot", "frame": {"version": 1}}
+    await layer.group_send("g", message)
+    message["frame"]["version"] = 2  # the sender's later change reaches no one
+    first = await layer.receive(channels[0])
+    first["frame"]["version"] = 3  # nor does one receiver's
+    assert await layer.receive(channels[1]) == {"type": "snapshot", "frame": {"version": 1}}
+
+
 async def test_expired_messages_are_dropped_and_channel_leaves_groups():
     layer = SweepLimitedInMemoryChannelLayer(expiry=0.05, sweep_interval=0.05)
     stale, fresh = await layer.new_channel(), await layer.new_channel()

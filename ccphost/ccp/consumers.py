@@ -32,7 +32,7 @@ from ccphost.engine.api import handle_api_request
 from ccphost.engine.core import EngineError
 from ccphost.engine.models import Agent
 from ccphost.engine.prepared import PreparedQuery
-from ccphost.engine.snapshots import snapshot_frame
+from ccphost.engine.snapshots import snapshot_frame, snapshot_message
 from ccphost.engine.threads import engine_sync_to_async
 from ccphost.instances.models import Instance
 
@@ -122,9 +122,9 @@ async def deliver_missed_snapshots(since: datetime | None = None) -> None:
     for agent_pk, version in versions.items():
         behind = [c for c in list(local_sockets.get(agent_pk, {}).values()) if c.sent_version < version]
         if behind:
-            frame = await database_sync_to_async(snapshot_frame)(agent_pk)
+            message = snapshot_message(await database_sync_to_async(snapshot_frame)(agent_pk))
             for consumer in behind:
-                await consumer.channel_layer.send(consumer.channel_name, {"type": "ccp.snapshot", "frame": frame})
+                await consumer.channel_layer.send(consumer.channel_name, message)
 
 
 async def watch_snapshot_versions() -> None:
@@ -154,7 +154,7 @@ class CcpConsumer(FrameLimitedConsumer):
     agent: Agent | None = None
     last_heart_beat = 0.0
     sent_version = -1
-    unsent_frame: dict[str, Any] | None = None
+    unsent_text: str | None = None  # the newest snapshot frame not sent yet
     frame_sender: "asyncio.Task[None] | None" = None
 
     async def connect(self) -> None:
@@ -173,7 +173,7 @@ class CcpConsumer(FrameLimitedConsumer):
         # Join the group before reading the snapshot: a change after the read is pushed.
         await self.channel_layer.group_add(agent.group_name, self.channel_name)
         frame = await engine_sync_to_async(sockets.open_ccp_socket)(agent, self.channel_name, session_key)
-        await self.ccp_snapshot({"frame": frame})
+        await self.ccp_snapshot(snapshot_message(frame))
         self.last_heart_beat = time.monotonic()
         local_sockets[agent.pk][self.channel_name] = self
         start_snapshot_watcher()
@@ -213,33 +213,33 @@ class CcpConsumer(FrameLimitedConsumer):
             await receiving
 
     async def ccp_snapshot(self, message: dict[str, Any]) -> None:
-        """Send a snapshot frame unless this socket already has that version or a later one.
+        """Send a snapshot frame (snapshots.snapshot_message) unless this socket already has
+        that version or a later one.
 
         Frames leave from one task per socket, and only the newest waits: a client that stops
         reading holds back one frame, not every push (which the layer would otherwise queue
         for it without bound, the watcher adding a copy every 250 ms), and resyncs to the
         latest version when it reads again."""
-        frame = message["frame"]
-        if frame["version"] <= self.sent_version:
+        if message["version"] <= self.sent_version:
             return
-        self.sent_version = frame["version"]
-        self.unsent_frame = frame
+        self.sent_version = message["version"]
+        self.unsent_text = message["text"]
         if self.frame_sender is None or self.frame_sender.done():
             self.frame_sender = asyncio.create_task(self.send_unsent_frames())
 
     async def send_unsent_frames(self) -> None:
-        while self.unsent_frame is not None:
-            frame, self.unsent_frame = self.unsent_frame, None
-            await self.send_json(frame)
+        while self.unsent_text is not None:
+            text, self.unsent_text = self.unsent_text, None
+            await self.send(text_data=text)
 
-    async def send_json(self, content: Any, close: bool = False) -> None:
+    async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False) -> None:
         """Send, or drop the frame when the server already gave up the connection: uvicorn
         raises ClientDisconnected (an OSError) once it is lost and RuntimeError once it closed
         it (keepalive timeout). Raised, either would end the consumer without disconnect(),
         leaving the socket's row, group and channel behind; the websocket.disconnect that
         follows cleans up."""
         try:
-            await super().send_json(content, close)
+            await super().send(text_data, bytes_data, close)
         except (OSError, RuntimeError) as gone:
             logger.debug("A frame for the closed CCP socket %s was dropped: %r", self.channel_name, gone)
 

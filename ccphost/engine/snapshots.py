@@ -2,6 +2,7 @@
 and the socket frame that carries them. Timestamps are ISO-8601 strings in keys ending in
 Timestamp/timestamp/timeStamp; the CCP page revives them into Date objects."""
 
+import json
 import logging
 from functools import partial
 from typing import Any
@@ -191,17 +192,25 @@ def snapshot_frame(agent_pk: int) -> dict[str, Any]:
     return agent_frame(agent, open_legs(agent), loaded_settings(agent.instance))
 
 
+def snapshot_message(frame: dict[str, Any]) -> dict[str, Any]:
+    """The channel-layer message carrying ``frame`` to an agent's sockets: its version, and
+    its JSON text, serialized once for every socket of the agent (and cheap for a layer to
+    copy or pack, unlike the nested frame)."""
+    return {"type": "ccp.snapshot", "version": frame["version"], "text": json.dumps(frame)}
+
+
 def push_on_commit(changes: Changes, agent: Agent, legs: list[Connection]) -> None:
     """Once ``changes`` commit, send the agent's new snapshot, built now from what the
     transaction holds, to every socket of that agent (group agent.<pk>)."""
     if not reaches_channel_layer():
         return  # the CCP sockets' version watcher delivers it
-    transaction.on_commit(partial(send_frame, agent.pk, agent_frame(agent, legs, changes.settings)))
+    message = snapshot_message(agent_frame(agent, legs, changes.settings))
+    transaction.on_commit(partial(send_snapshot, agent.pk, message))
 
 
-def send_frame(agent_pk: int, frame: dict[str, Any]) -> None:
+def send_snapshot(agent_pk: int, message: dict[str, Any]) -> None:
     try:
-        group_send_soon(f"agent.{agent_pk}", {"type": "ccp.snapshot", "frame": frame})
+        group_send_soon(f"agent.{agent_pk}", message)
     except Exception:
         # A lost push is harmless: snapshots are full and versioned, and sockets resync.
         logger.exception("Could not push the snapshot of agent %s", agent_pk)

@@ -18,6 +18,7 @@ from django.utils import timezone
 from ccphost.asgi import application
 from ccphost.engine import network, seed, services
 from ccphost.engine.models import Agent, Queue
+from ccphost.engine.snapshots import snapshot_message
 from tests.engine.conftest import state
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -97,7 +98,7 @@ async def test_snapshots_reach_the_socket_while_the_database_thread_is_busy(inst
     busy = asyncio.ensure_future(sync_to_async(release.wait)())  # holds the one thread-sensitive thread
     try:
         frame = dict(snapshot, version=snapshot["version"] + 100)
-        await get_channel_layer().group_send(f"agent.{ada.pk}", {"type": "ccp.snapshot", "frame": frame})
+        await get_channel_layer().group_send(f"agent.{ada.pk}", snapshot_message(frame))
         assert (await next_frame(socket, "snapshot"))["version"] == frame["version"]
         assert not busy.done()
     finally:
@@ -271,7 +272,7 @@ async def test_a_lost_push_is_repaired_by_the_version_watcher(instance, django_u
     first = await signed_in_agent(socket)
     # A change whose push never arrives: made by another process on the in-memory layer,
     # or dropped by a channel layer.
-    monkeypatch.setattr("ccphost.engine.snapshots.send_frame", lambda pk, frame: None)
+    monkeypatch.setattr("ccphost.engine.snapshots.send_snapshot", lambda pk, message: None)
     contact_id = await inbound_call(instance)
     frame = await next_frame(socket, "snapshot")
     assert frame["version"] > first["version"]

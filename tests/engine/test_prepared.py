@@ -1,7 +1,10 @@
 """engine.prepared: a lookup compiled once gives the same rows and relations as the ORM,
 for any later arguments, on this thread and others; a shape it cannot prepare is refused."""
 
+import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from django.db import connection, transaction
@@ -119,3 +122,66 @@ def test_a_prepared_update_of_some_fields_writes_those_alone(center, make_agent)
     assert (fresh(ada).state_name, fresh(ada).last_event_snapshot) == ("Available", {"EventType": "HEART_BEAT"})
     with pytest.raises(ValueError, match="unknown fields of Agent"):
         PreparedUpdate(Agent, ["last_event_snapshot", "mood"])
+
+
+@contextmanager
+def agent_updates() -> Iterator[list[list[str]]]:
+    """The columns each UPDATE of an agent row sets, as run."""
+    updates: list[list[str]] = []
+
+    def record(execute, sql, params, many, context):
+        if sql.startswith('UPDATE "engine_agent"'):
+            updates.append(sorted(re.findall(r'"(\w+)" = %s', sql.split(" WHERE ")[0])))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        yield updates
+
+
+def test_a_row_read_by_a_prepared_query_is_written_where_it_changed(center, make_agent):
+    ada = make_agent("ada")
+    (read,) = core.AGENT(ada.pk)
+    read.state_name, read.snapshot_version = "Break", read.snapshot_version + 1
+    read.permissions.append("Extra")  # a JSON field changed in place is written too
+    with agent_updates() as updates:
+        core.SAVE_AGENT(read)
+    assert updates == [
+        [
+            "dialable_countries",
+            "last_event_snapshot",
+            "permissions",
+            "snapshot_version",
+            "state_name",
+        ]
+    ]
+    assert field_values(fresh(ada)) == field_values(read)
+
+
+def test_a_second_write_of_a_row_writes_what_changed_since_the_first(center, make_agent):
+    ada = make_agent("ada")
+    (read,) = core.AGENT(ada.pk)
+    read.state_name = "Break"
+    core.SAVE_AGENT(read)
+    read.state_name = "Available"  # back to what was read, but no longer what is stored
+    read.snapshot_version += 1
+    core.SAVE_AGENT(read)
+    assert (fresh(ada).state_name, fresh(ada).snapshot_version) == ("Available", read.snapshot_version)
+
+
+def test_a_column_changed_by_another_writer_is_left_alone_when_unchanged_here(center, make_agent):
+    ada = make_agent("ada")
+    (read,) = core.AGENT(ada.pk)
+    Agent.objects.filter(pk=ada.pk).update(extension="+15555550199")  # not this change's column
+    read.state_name = "Break"
+    core.SAVE_AGENT(read)
+    assert (fresh(ada).extension, fresh(ada).state_name) == ("+15555550199", "Break")
+
+
+def test_a_row_not_read_by_a_prepared_query_is_written_whole(center, make_agent):
+    ada = make_agent("ada")
+    copy = Agent.objects.get(pk=ada.pk)
+    Agent.objects.filter(pk=ada.pk).update(extension="+15555550199")
+    with agent_updates() as updates:
+        core.SAVE_AGENT(copy)
+    assert len(updates) == 1 and "extension" in updates[0]
+    assert fresh(ada).extension == ""
