@@ -1,0 +1,38 @@
+"""The event log's indexes: agent events (most of the log) carry no contact and are not
+indexed by it; lookups by contact and by instance still use an index."""
+
+import pytest
+from django.db import connection
+
+from ccphost.engine.models import EngineEvent
+
+pytestmark = pytest.mark.django_db
+
+
+def plan(queryset) -> str:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")  # a small table: judge the index, not the cost
+    return queryset.explain()
+
+
+def test_a_lookup_by_contact_uses_the_partial_index():
+    assert "engine_event_contact" in plan(EngineEvent.objects.filter(contact_id=5))
+
+
+def test_setting_a_deleted_contacts_events_to_null_uses_it_too():
+    # What Contact's on_delete=SET_NULL runs, with the contacts' pks.
+    assert "engine_event_contact" in plan(EngineEvent.objects.filter(contact_id__in=[1, 2]))
+
+
+def test_a_lookup_by_instance_uses_the_sequence_constraints_index():
+    text = plan(EngineEvent.objects.filter(instance_id=1))
+    assert "sqlite_autoindex_engine_engineevent_2" in text or "unique_event_sequence" in text
+
+
+def test_no_index_of_nulls_for_agent_events():
+    with connection.cursor() as cursor:
+        indexes = connection.introspection.get_constraints(cursor, EngineEvent._meta.db_table)
+    by_contact = [name for name, index in indexes.items() if index["index"] and index["columns"] == ["contact_id"]]
+    by_instance = [name for name, index in indexes.items() if index["index"] and index["columns"] == ["instance_id"]]
+    assert (by_contact, by_instance) == (["engine_event_contact"], [])
