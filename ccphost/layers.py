@@ -84,32 +84,46 @@ class Outbox:
     take the send, several times per change: measured with py-spy at 1,000 changes/s asked,
     10% of that thread's time was spent waiting so. The engine's thread now hands the send
     over and goes on; one task per loop sends them in order. Past ``limit`` unsent messages
-    (a layer that stopped taking them) the thread waits for its own, as before."""
+    (a layer that stopped taking them) the thread waits for its own, as before.
+
+    A thread wakes the loop (``call_soon_threadsafe``: a write to the loop's socket) only
+    when no wake-up is pending already: sends handed over while the loop is busy go with
+    one wake-up, not one each."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, limit: int) -> None:
         self.loop, self.limit = loop, limit
-        self.messages: deque[Item] = deque()
+        self.messages: deque[Item] = deque()  # guarded by lock
         self.pending = 0  # handed over by threads, not yet sent (guarded by lock)
+        self.wake_up_pending = False  # a _wake_up is scheduled on the loop (guarded by lock)
         self.lock = threading.Lock()
         self.sender: asyncio.Task[None] | None = None
 
     def group_send(self, layer: BaseChannelLayer, group: str, message: dict[str, Any]) -> None:
         with self.lock:
             self.pending += 1
-            full = self.pending > self.limit
-        done: concurrent.futures.Future[None] | None = concurrent.futures.Future() if full else None
-        self.loop.call_soon_threadsafe(self._take, (layer, group, message, done))
+            done: concurrent.futures.Future[None] | None = (
+                concurrent.futures.Future() if self.pending > self.limit else None
+            )
+            self.messages.append((layer, group, message, done))
+            wake_up, self.wake_up_pending = not self.wake_up_pending, True
+        if wake_up:
+            self.loop.call_soon_threadsafe(self._wake_up)
         if done is not None:
             done.result()  # this message sent, or its error raised
 
-    def _take(self, item: Item) -> None:
-        self.messages.append(item)
+    def _wake_up(self) -> None:
+        with self.lock:
+            self.wake_up_pending = False
         if self.sender is None or self.sender.done():
             self.sender = self.loop.create_task(self._send())
 
+    def _next(self) -> Item | None:
+        with self.lock:
+            return self.messages.popleft() if self.messages else None
+
     async def _send(self) -> None:
-        while self.messages:
-            layer, group, message, done = self.messages.popleft()
+        while (item := self._next()) is not None:
+            layer, group, message, done = item
             try:
                 await layer.group_send(group, message)
             except Exception as exc:

@@ -1,6 +1,7 @@
 """The embedded channel layer keeps Channels' semantics while sweeping at most once a second."""
 
 import asyncio
+import threading
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
@@ -174,3 +175,26 @@ def test_group_send_soon_outside_the_server_sends_at_once(gated_layer):
     async_to_sync(gated_layer.group_add)("g", channel)
     layers.group_send_soon("g", {"type": "now"})
     assert async_to_sync(gated_layer.receive)(channel) == {"type": "now"}
+
+
+async def test_sends_handed_over_while_the_loop_is_busy_go_with_one_wake_up(gated_layer):
+    gated_layer.gate.set()
+    channel = await gated_layer.new_channel()
+    await gated_layer.group_add("agent.1", channel)
+    outbox = layers.Outbox(asyncio.get_running_loop(), limit=1000)
+    wake_ups = []
+    wake_up = outbox._wake_up
+    outbox._wake_up = lambda: (wake_ups.append(1), wake_up())  # type: ignore[method-assign]
+
+    def engine_thread():
+        for version in range(50):
+            outbox.group_send(gated_layer, "agent.1", {"type": "snapshot", "version": version})
+
+    thread = threading.Thread(target=engine_thread)
+    thread.start()
+    thread.join()  # the loop is held up meanwhile: this coroutine does not yield
+    received = [(await asyncio.wait_for(gated_layer.receive(channel), 1))["version"] for _ in range(50)]
+    assert (received, len(wake_ups)) == (list(range(50)), 1)
+    outbox.group_send(gated_layer, "agent.1", {"type": "snapshot", "version": 50})  # idle again: a new wake-up
+    assert (await asyncio.wait_for(gated_layer.receive(channel), 1))["version"] == 50
+    assert len(wake_ups) == 2
