@@ -147,14 +147,18 @@ class Agent(models.Model):
     dialable_countries = models.JSONField(default=default_dialable_countries, blank=True)
 
     # Live state: the status the agent chose, the state shown (a status, or a system or
-    # error state), and what comes next once the agent's contacts are cleared.
-    status = models.ForeignKey(AgentState, on_delete=models.PROTECT, related_name="+")
+    # error state), and what comes next once the agent's contacts are cleared. Statuses are
+    # not indexed: nothing looks agents up by status but the rare delete of one (a scan of
+    # the instance's agents), and each status change rewrote an index page.
+    status = models.ForeignKey(AgentState, on_delete=models.PROTECT, related_name="+", db_index=False)
     status_since = models.DateTimeField()
     state_type = models.CharField(max_length=20, default="offline")
     state_name = models.CharField(max_length=40, default="Offline")
     state_since = models.DateTimeField()
     error_state = models.CharField(max_length=40, blank=True)
-    next_status = models.ForeignKey(AgentState, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    next_status = models.ForeignKey(
+        AgentState, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     idle_since = models.DateTimeField(null=True, blank=True, help_text="Routable and free since (longest idle first).")
     snapshot_version = models.BigIntegerField(default=0)
     snapshot_at = models.DateTimeField(

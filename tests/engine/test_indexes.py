@@ -1,10 +1,13 @@
-"""The event log's indexes: agent events (most of the log) carry no contact and are not
-indexed by it; lookups by contact and by instance still use an index."""
+"""Indexes kept off the hot path: agent events (most of the log) carry no contact and are
+not indexed by it, and agents are not indexed by status; lookups by contact and by
+instance still use an index, and the rules that need a status's agents still hold."""
 
 import pytest
 from django.db import connection
+from django.db.models import ProtectedError
 
-from ccphost.engine.models import EngineEvent
+from ccphost.engine.models import Agent, AgentState, EngineEvent
+from tests.engine.conftest import fresh, state
 
 pytestmark = pytest.mark.django_db
 
@@ -36,3 +39,16 @@ def test_no_index_of_nulls_for_agent_events():
     by_contact = [name for name, index in indexes.items() if index["index"] and index["columns"] == ["contact_id"]]
     by_instance = [name for name, index in indexes.items() if index["index"] and index["columns"] == ["instance_id"]]
     assert (by_contact, by_instance) == (["engine_event_contact"], [])
+
+
+def test_a_status_in_use_cannot_be_deleted(center, ada):
+    with pytest.raises(ProtectedError):
+        AgentState.objects.filter(pk=ada.status_id).delete()
+
+
+def test_deleting_an_agents_next_status_clears_it(center, ada):
+    spare = AgentState.objects.create(instance=center, name="Training", type=AgentState.Type.NOT_ROUTABLE)
+    Agent.objects.filter(pk=ada.pk).update(next_status=spare)
+    spare.delete()
+    assert fresh(ada).next_status_id is None
+    assert fresh(ada).status_id == state(center, "Available").pk
