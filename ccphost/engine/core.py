@@ -27,6 +27,7 @@ from functools import lru_cache
 from typing import Any, TypeVar
 
 from django.db import connection, transaction
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from ccphost.engine import configuration
@@ -90,10 +91,31 @@ LOCKED_SETTINGS = PreparedQuery(
 )
 AGENT_RELATIONS = ("user", "status", "next_status", "routing_profile__default_outbound_queue", "instance")
 AGENT = PreparedQuery(lambda pk: Agent.objects.select_related(*AGENT_RELATIONS).filter(pk=pk))
+
+
+def has_open_legs() -> RawSQL:
+    """Whether the agent row of the query has open legs (routing.open_legs), as SQL without
+    parameters (Django's Exists adds one), which a PreparedQuery requires."""
+    quote = connection.ops.quote_name
+    legs, agents = Connection._meta, Agent._meta
+    columns = {f.name: str(f.column) for f in legs.concrete_fields}
+    return RawSQL(  # noqa: S611 (names from the models, no data)
+        f"EXISTS (SELECT 1 FROM {quote(legs.db_table)} legs WHERE legs.{quote(columns['agent'])} = "  # noqa: S608 (names, not data)
+        f"{quote(agents.db_table)}.{quote(str(agents.pk.column))} AND legs.{quote(columns['cleared_at'])} IS NULL)",
+        (),
+    )
+
+
 # A change under one agent's lock starts here: the agent with its instance's settings, in
-# one query instead of two (the settings row is not locked by such a change).
+# one query instead of two (the settings row is not locked by such a change), and whether
+# it has open legs: most such changes find none, and then need not read them (on SQLite,
+# 13% of an engine change's CPU, bench.engine_cost).
 AGENT_AND_SETTINGS = PreparedQuery(
-    lambda pk: Agent.objects.select_related(*AGENT_RELATIONS, "instance__engine_settings").filter(pk=pk)
+    lambda pk: (
+        Agent.objects.select_related(*AGENT_RELATIONS, "instance__engine_settings")
+        .annotate(has_open_legs=has_open_legs())
+        .filter(pk=pk)
+    )
 )
 
 
@@ -101,7 +123,7 @@ SAVE_AGENT = PreparedUpdate(Agent)
 SAVE_EVENT_SNAPSHOT = PreparedUpdate(Agent, ["last_event_snapshot"])
 
 
-def locked_agent(pk: int, query: PreparedQuery[Agent] = AGENT) -> Agent:
+def locked_agent(pk: int, query: PreparedQuery[Any] = AGENT) -> Agent:
     """The agent's row, locked (lock_agent_row), read with its relations by ``query``."""
     lock_agent_row(pk)
     rows = query(pk)
@@ -166,7 +188,8 @@ class Changes:
         if self.only_agent is None:
             return open_legs(agent)
         if agent.pk not in self.legs_read:
-            self.legs_read[agent.pk] = open_legs(agent)
+            # AGENT_AND_SETTINGS read whether there are any, with the agent, under its lock.
+            self.legs_read[agent.pk] = open_legs(agent) if getattr(agent, "has_open_legs", True) else []
         return self.legs_read[agent.pk]
 
     def cached(self, key: Any, build: Callable[[], T]) -> T:

@@ -37,6 +37,7 @@ class _Plan:
         self.init_list = [column[0].target.attname for column in self.compiler.select[self.start : self.end]]
         self.populators = get_related_populators(klass_info, self.compiler.select, self.db)
         self.mutable = mutable_attnames(self.model)
+        self.annotations = dict(self.compiler.annotation_col_map or {})  # name: column, as ModelIterable sets them
         columns = [column[0] for column in self.compiler.select[: self.compiler.col_count]]
         self.converters = self.compiler.get_converters(columns)
 
@@ -55,6 +56,8 @@ class _Plan:
             }
             for populator in self.populators:
                 populator.populate(row, obj)
+            for name, column in self.annotations.items():
+                setattr(obj, name, row[column])
             objects.append(obj)
         return objects
 

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from ccphost.engine import core, routing, services
+from ccphost.engine import core, routing, services, snapshots
 from ccphost.engine.models import Agent, Queue
 from ccphost.engine.prepared import PreparedQuery, PreparedUpdate
 from tests.engine.conftest import call, fresh, leg_of, state
@@ -58,17 +58,47 @@ def test_the_locked_settings_and_agent_are_the_engines_rows(center, ada):
             changes.agent(10**9)
 
 
+def legs_reads(queries: CaptureQueriesContext) -> list[str]:
+    """The reads of an agent's open legs (routing.OPEN_LEGS)."""
+    return [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith('SELECT "engine_connection"') and 'WHERE ("engine_connection"."agent_id" =' in q["sql"]
+    ]
+
+
 def test_a_change_under_one_agents_lock_reads_its_rows_once(center, ada):
-    """The agent comes with its instance's settings (no query of its own) and its open legs
-    are read once, for the change and for the snapshot it settles to."""
+    """The agent comes with its instance's settings (no query of its own) and with whether
+    it has open legs: with none, they are not read."""
     with CaptureQueriesContext(connection) as queries:
         services.put_agent_state(ada, state(center, "Break"))
     selects = [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().upper().startswith("SELECT")]
-    assert len([sql for sql in selects if 'FROM "engine_connection"' in sql]) == 1
+    assert legs_reads(queries) == []
     assert [sql for sql in selects if 'FROM "engine_instancesettings"' in sql] == []
     (agent_read,) = [sql for sql in selects if 'FROM "engine_agent" INNER JOIN' in sql]
     assert '"engine_instancesettings"' in agent_read
     assert fresh(ada).status.name == "Break"
+
+
+def test_an_agents_open_legs_are_read_once_under_its_lock(center, ada, basic_queue):
+    contact = call(center, basic_queue)
+    services.accept_contact(fresh(ada), str(contact.contact_id))
+    with CaptureQueriesContext(connection) as queries:
+        services.put_agent_state(fresh(ada), state(center, "Break"))  # on a call: the next status
+    assert len(legs_reads(queries)) == 1
+    assert (fresh(ada).status.name, fresh(ada).next_status.name) == ("Available", "Break")
+    (snapshot_contact,) = snapshots.snapshot_frame(ada.pk)["snapshot"]["contacts"]
+    assert snapshot_contact["contactId"] == str(contact.contact_id)
+
+
+def test_legs_opened_after_the_agent_was_read_are_found_under_the_instance_lock(center, ada, basic_queue):
+    (read,) = core.AGENT_AND_SETTINGS(ada.pk)
+    assert not read.has_open_legs
+    call(center, basic_queue)  # routed to ada: now she has one
+    (read,) = core.AGENT_AND_SETTINGS(ada.pk)
+    assert read.has_open_legs
+    with core.engine_lock(center) as changes:  # the instance lock: legs are always read
+        assert len(changes.open_legs(changes.agent(ada.pk))) == 1
 
 
 def test_an_instances_first_change_under_one_agents_lock_creates_its_settings(center, make_agent):
