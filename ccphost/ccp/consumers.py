@@ -21,7 +21,6 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from channels.db import database_sync_to_async
 from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.utils import timezone
 
@@ -33,7 +32,7 @@ from ccphost.engine.core import EngineError
 from ccphost.engine.models import Agent
 from ccphost.engine.prepared import PreparedQuery
 from ccphost.engine.snapshots import snapshot_frame, snapshot_message
-from ccphost.engine.threads import engine_sync_to_async
+from ccphost.engine.threads import engine_sync_to_async, reader_sync_to_async
 from ccphost.instances.models import Instance
 
 logger = logging.getLogger(__name__)
@@ -118,11 +117,11 @@ def snapshot_versions(since: datetime | None) -> dict[int, int]:
 
 
 async def deliver_missed_snapshots(since: datetime | None = None) -> None:
-    versions = await database_sync_to_async(snapshot_versions)(since)
+    versions = await reader_sync_to_async(snapshot_versions)(since)
     for agent_pk, version in versions.items():
         behind = [c for c in list(local_sockets.get(agent_pk, {}).values()) if c.sent_version < version]
         if behind:
-            message = snapshot_message(await database_sync_to_async(snapshot_frame)(agent_pk))
+            message = snapshot_message(await reader_sync_to_async(snapshot_frame)(agent_pk))
             for consumer in behind:
                 await consumer.channel_layer.send(consumer.channel_name, message)
 

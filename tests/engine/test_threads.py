@@ -1,7 +1,8 @@
 """The engine's threads on PostgreSQL: a connection's health is checked after it was idle,
-not at every call; one cut while busy costs one call."""
+not at every call; one cut while busy costs one call. And the reader thread, beside them."""
 
 import asyncio
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -93,3 +94,32 @@ async def test_closing_the_engine_threads_closes_each_ones_connection(postgresql
             break
         await asyncio.sleep(0.1)
     assert await live_backends(pids) == set()
+
+
+async def test_reads_run_beside_the_engine_thread():
+    """The snapshot watcher's reads (reader_sync_to_async) never wait for an engine change,
+    nor changes for them: with SQLite, the engine's thread is database_sync_to_async's."""
+    reader_busy, engine_busy = threading.Event(), threading.Event()
+    reading = asyncio.ensure_future(threads.reader_sync_to_async(reader_busy.wait)())
+    try:
+        assert await asyncio.wait_for(threads.engine_sync_to_async(lambda: "changed")(), 5) == "changed"
+    finally:
+        reader_busy.set()
+    await reading
+    changing = asyncio.ensure_future(sync_to_async(engine_busy.wait)())  # SQLite: the engine's thread
+    try:
+        assert await asyncio.wait_for(threads.reader_sync_to_async(lambda: "read")(), 5) == "read"
+    finally:
+        engine_busy.set()
+    await changing
+
+
+async def test_closing_also_closes_the_reader_threads_connection(postgresql):
+    pid = await threads.reader_sync_to_async(backend_pid)()
+    assert await live_backends({pid}) == {pid}
+    await sync_to_async(threads.close_engine_connections, thread_sensitive=False)()
+    for _ in range(50):
+        if not await live_backends({pid}):
+            break
+        await asyncio.sleep(0.1)
+    assert await live_backends({pid}) == set()
