@@ -90,6 +90,9 @@ LOCKED_SETTINGS = PreparedQuery(
     )
 )
 AGENT_RELATIONS = ("user", "status", "next_status", "routing_profile__default_outbound_queue", "instance")
+# Under one agent's lock, no routing and no dialing: the routing profile is read only if the
+# configuration cache needs it (snapshots, events), not with every change.
+ONE_AGENTS_RELATIONS = ("user", "status", "next_status", "instance")
 AGENT = PreparedQuery(lambda pk: Agent.objects.select_related(*AGENT_RELATIONS).filter(pk=pk))
 
 
@@ -112,7 +115,7 @@ def has_open_legs() -> RawSQL:
 # 13% of an engine change's CPU, bench.engine_cost).
 AGENT_AND_SETTINGS = PreparedQuery(
     lambda pk: (
-        Agent.objects.select_related(*AGENT_RELATIONS, "instance__engine_settings")
+        Agent.objects.select_related(*ONE_AGENTS_RELATIONS, "instance__engine_settings")
         .annotate(has_open_legs=has_open_legs())
         .filter(pk=pk)
     )

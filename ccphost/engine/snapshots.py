@@ -124,6 +124,14 @@ def agent_snapshot(agent: Agent, legs: list[Connection]) -> dict[str, Any]:
     }
 
 
+def agents_routing_profile_configuration(agent: Agent) -> dict[str, Any]:
+    """Built only when the configuration cache has none: the agent's routing profile is
+    then loaded if the agent was read without it (a change under one agent's lock)."""
+    profile = agent.routing_profile
+    share_instance(agent.instance, profile)
+    return routing_profile_configuration(profile)
+
+
 def routing_profile_configuration(profile: RoutingProfile) -> dict[str, Any]:
     queues = [entry.queue for entry in profile.queue_entries.select_related("queue")]
     share_instance(profile.instance, profile.default_outbound_queue, *queues)
@@ -152,8 +160,7 @@ def agent_configuration(agent: Agent, settings: InstanceSettings) -> dict[str, A
     user = agent.user
     cache = partial(configuration.cached, settings)
     states = cache("agent_states", partial(agent_states_configuration, agent.instance))
-    profile = agent.routing_profile
-    share_instance(agent.instance, profile)
+    profile_key = ("routing_profile", agent.routing_profile_id)
     return {
         "name": user.get_full_name() or user.get_username(),
         "username": user.get_username(),
@@ -165,7 +172,7 @@ def agent_configuration(agent: Agent, settings: InstanceSettings) -> dict[str, A
         "permissions": list(agent.permissions),
         "dialableCountries": list(agent.dialable_countries),
         "agentStates": states,
-        "routingProfile": cache(("routing_profile", profile.pk), partial(routing_profile_configuration, profile)),
+        "routingProfile": cache(profile_key, partial(agents_routing_profile_configuration, agent)),
     }
 
 

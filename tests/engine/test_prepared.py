@@ -69,11 +69,14 @@ def legs_reads(queries: CaptureQueriesContext) -> list[str]:
 
 def test_a_change_under_one_agents_lock_reads_its_rows_once(center, ada):
     """The agent comes with its instance's settings (no query of its own) and with whether
-    it has open legs: with none, they are not read."""
+    it has open legs: with none, they are not read. Its routing profile is not read once
+    the configuration cache has it."""
+    services.put_agent_state(ada, state(center, "Lunch"))  # the cache filled
     with CaptureQueriesContext(connection) as queries:
-        services.put_agent_state(ada, state(center, "Break"))
+        services.put_agent_state(fresh(ada), state(center, "Break"))
     selects = [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().upper().startswith("SELECT")]
     assert legs_reads(queries) == []
+    assert [sql for sql in selects if '"engine_routingprofile"' in sql] == []
     assert [sql for sql in selects if 'FROM "engine_instancesettings"' in sql] == []
     (agent_read,) = [sql for sql in selects if 'FROM "engine_agent" INNER JOIN' in sql]
     assert '"engine_instancesettings"' in agent_read
