@@ -90,7 +90,7 @@ class PreparedUpdate(Generic[M]):
     A row read by a PreparedQuery is written only where it changed since: the fields whose
     values differ from those read, and its JSON fields, which code may change in place. An
     engine change alters a few columns of an agent; writing all 21 rewrote the index
-    entries of the unchanged ones too (SQLite: 19 pages written per status change, 14
+    entries of the unchanged ones too (SQLite: 19 pages written per status change, 13
     without them)."""
 
     def __init__(self, model: type[M], fields: list[str] | None = None) -> None:

@@ -5,20 +5,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('engine', '0004_event_indexes'),
+        ("engine", "0004_event_indexes"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='agent',
-            name='next_status',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='engine.agentstate'),
+            model_name="agent",
+            name="next_status",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="engine.agentstate",
+            ),
         ),
         migrations.AlterField(
-            model_name='agent',
-            name='status',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='engine.agentstate'),
+            model_name="agent",
+            name="status",
+            field=models.ForeignKey(
+                db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name="+", to="engine.agentstate"
+            ),
         ),
     ]
