@@ -89,10 +89,10 @@ LOCKED_SETTINGS = PreparedQuery(
         .filter(instance_id=instance_pk)
     )
 )
-AGENT_RELATIONS = ("user", "status", "next_status", "routing_profile__default_outbound_queue", "instance")
 # Under one agent's lock, no routing and no dialing: the routing profile is read only if the
 # configuration cache needs it (snapshots, events), not with every change.
 ONE_AGENTS_RELATIONS = ("user", "status", "next_status", "instance")
+AGENT_RELATIONS = (*ONE_AGENTS_RELATIONS, "routing_profile__default_outbound_queue")
 AGENT = PreparedQuery(lambda pk: Agent.objects.select_related(*AGENT_RELATIONS).filter(pk=pk))
 
 

@@ -81,20 +81,23 @@ def reader_sync_to_async(func: Callable[..., Any]) -> DatabaseSyncToAsync:
 def close_engine_connections() -> None:
     """Close the database connection of each engine thread and of the reader thread (they
     are persistent), and let their pools go: for a test session that drops its database
-    next, which PostgreSQL refuses while a connection is open. Each thread takes one closing
-    task (they wait for each other)."""
+    next, which PostgreSQL refuses while a connection is open."""
     global _pool, _reader
     pools = [(_pool, _pool_size), (_reader, 1)]
     _pool = _reader = None
     for pool, threads in pools:
-        if pool is None:
-            continue
-        everyone = threading.Barrier(threads)
+        if pool is not None:
+            close_pool_connections(pool, threads)
 
-        def close(everyone: threading.Barrier = everyone) -> None:
-            connections.close_all()
-            everyone.wait(timeout=10)
 
-        for done in [pool.submit(close) for _ in range(threads)]:
-            done.result()
-        pool.shutdown()
+def close_pool_connections(pool: ThreadPoolExecutor, threads: int) -> None:
+    """Each of the pool's ``threads`` takes one closing task (they wait for each other)."""
+    everyone = threading.Barrier(threads)
+
+    def close() -> None:
+        connections.close_all()
+        everyone.wait(timeout=10)
+
+    for done in [pool.submit(close) for _ in range(threads)]:
+        done.result()
+    pool.shutdown()
