@@ -31,8 +31,8 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from ccphost.engine import configuration
-from ccphost.engine.models import Agent, Connection, EngineEvent, InstanceSettings, Timer
-from ccphost.engine.prepared import PreparedQuery, PreparedUpdate, db_values
+from ccphost.engine.models import Agent, AgentState, Connection, EngineEvent, InstanceSettings, Timer
+from ccphost.engine.prepared import DbValues, PreparedQuery, PreparedUpdate
 from ccphost.engine.signals import event_committed, event_recorded
 from ccphost.instances.models import Instance
 
@@ -90,9 +90,10 @@ LOCKED_SETTINGS = PreparedQuery(
     )
 )
 # Under one agent's lock, no routing and no dialing: the routing profile is read only if the
-# configuration cache needs it (snapshots, events), not with every change.
-ONE_AGENTS_RELATIONS = ("user", "status", "next_status", "instance")
-AGENT_RELATIONS = (*ONE_AGENTS_RELATIONS, "routing_profile__default_outbound_queue")
+# configuration cache needs it (snapshots, events), not with every change, and the agent's
+# states come from that cache (cached_agent_states), not from two more joins.
+ONE_AGENTS_RELATIONS = ("user", "instance")
+AGENT_RELATIONS = (*ONE_AGENTS_RELATIONS, "status", "next_status", "routing_profile__default_outbound_queue")
 AGENT = PreparedQuery(lambda pk: Agent.objects.select_related(*AGENT_RELATIONS).filter(pk=pk))
 
 
@@ -120,6 +121,23 @@ AGENT_AND_SETTINGS = PreparedQuery(
         .filter(pk=pk)
     )
 )
+
+
+def cached_agent_states(agent: Agent, settings: InstanceSettings) -> None:
+    """Give ``agent`` (read without its states) its status and next status, from the
+    instance's states in the configuration cache: a state's change gives the instance a
+    new stamp, read with the agent, so the cached rows are those the agent's row refers to.
+    Shared with other changes: never change one (engine.configuration)."""
+
+    def load() -> dict[int, AgentState]:
+        return {state.pk: state for state in AgentState.objects.filter(instance_id=settings.instance_id)}
+
+    states = configuration.cached(settings, "agent_states_by_pk", load)
+    for name in ("status", "next_status"):
+        pk = getattr(agent, f"{name}_id")
+        if pk is not None:
+            # A state missing from the cache (built before it was committed) is read alone.
+            setattr(agent, name, states.get(pk) or AgentState.objects.get(pk=pk))
 
 
 SAVE_AGENT = PreparedUpdate(Agent)
@@ -229,6 +247,7 @@ def engine_lock(instance: Instance, now: datetime | None = None, agent_pk: int |
             if agent.instance_id != instance.pk:
                 raise ValueError(f"agent {agent_pk} is not an agent of instance {instance.pk}")
             changes = Changes(settings=loaded_settings(agent.instance), now=now, only_agent=agent_pk)
+            cached_agent_states(agent, changes.settings)
             changes.add_locked_agent(agent)
         yield changes
         write_events(changes, commit=outermost)
@@ -267,6 +286,7 @@ NEXT_SEQUENCES = (
     "RETURNING last_event_sequence"
 )
 EVENT_FIELDS = [f for f in EngineEvent._meta.concrete_fields if not f.primary_key and f.name != "sequence"]
+EVENT_VALUES = DbValues(EVENT_FIELDS)
 
 
 @lru_cache(maxsize=128)
@@ -317,14 +337,14 @@ def write_events(changes: Changes, commit: bool = False) -> None:
         if connection.vendor == "postgresql":
             params: list[Any] = [changes.instance.pk]
             for event in events:
-                params += db_values(event, EVENT_FIELDS, connection)
+                params += EVENT_VALUES(event, connection)
         else:
             table = connection.ops.quote_name(InstanceSettings._meta.db_table)
             cursor.execute(NEXT_SEQUENCES.format(table=table), [count, changes.instance.pk])
             (last,) = cursor.fetchone()
             params = []
             for number, event in enumerate(events, start=last - count + 1):
-                params += [*db_values(event, EVENT_FIELDS, connection), number]
+                params += [*EVENT_VALUES(event, connection), number]
         if commit and connection.vendor == "postgresql":
             # Django's own commit at the atomic block's end then finds nothing to commit
             # (psycopg skips it) and runs the on_commit callbacks as usual.

@@ -21,15 +21,21 @@ def iso(moment: datetime | None) -> str | None:
 
 
 def record_event(
-    changes: Changes, stream: str, event_type: str, payload: dict[str, Any], **targets: Any
+    changes: Changes,
+    stream: str,
+    event_type: str,
+    payload: dict[str, Any],
+    event_id: uuid.UUID | None = None,
+    **targets: Any,
 ) -> EngineEvent:
     """An event of this change: numbered and written when the change ends, just before its
-    commit (core.write_events), in the order recorded."""
+    commit (core.write_events), in the order recorded. ``event_id``: the payload's EventId
+    as a UUID, when it has one (else read from the payload, or new)."""
     event = EngineEvent(
         instance=changes.instance,
         stream=stream,
         event_type=event_type,
-        event_id=payload.get("EventId") or uuid.uuid4(),
+        event_id=event_id or payload.get("EventId") or uuid.uuid4(),
         payload=payload,
         created_at=changes.now,
         **targets,
@@ -118,20 +124,20 @@ def record_agent_event(
     """An agent event from ``current`` (default: the agent as the engine has it) and the
     agent's last recorded snapshot; ``agent_arn`` when it is not ccphost's (Amazon's)."""
     current = current if current is not None else agent_event_snapshot(agent, changes)
-    event_id = str(uuid.uuid4())
+    event_id = uuid.uuid4()
     payload = {
         "AWSAccountId": ACCOUNT_ID,
         "AgentARN": agent_arn or agent.arn,
         "CurrentAgentSnapshot": current,
         "PreviousAgentSnapshot": agent.last_event_snapshot,
-        "EventId": event_id,
+        "EventId": str(event_id),
         "EventTimestamp": iso(changes.now),
         "EventType": event_type,
         "InstanceARN": changes.instance.arn_prefix,
         "Version": AGENT_EVENT_VERSION,
     }
     agent.last_event_snapshot = current
-    return record_event(changes, EngineEvent.Stream.AGENT, event_type, payload, agent=agent)
+    return record_event(changes, EngineEvent.Stream.AGENT, event_type, payload, event_id=event_id, agent=agent)
 
 
 def record_agent_change(changes: Changes, agent: Agent, legs: list[Connection]) -> None:

@@ -12,12 +12,15 @@ The plan is kept per thread because a compiler belongs to its thread's connectio
 shapes whose SQL parameters are exactly the arguments, in order, can be prepared: anything
 else is refused when first used, so a test finds it."""
 
+import datetime
 import threading
+import uuid
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+from django.conf import settings as django_settings
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import JSONField, Model, QuerySet
+from django.db.models import ForeignKey, JSONField, Model, OneToOneField, QuerySet, fields
 from django.db.models.query import get_related_populators  # type: ignore[attr-defined]  # Django's own row plan
 
 M = TypeVar("M", bound=Model)
@@ -103,7 +106,7 @@ class PreparedUpdate(Generic[M]):
         if fields is not None and len(self.fields) != len(fields):
             raise ValueError(f"unknown fields of {model.__name__}: {fields}")
         self.table, self.pk = meta.db_table, meta.pk
-        self.statements: dict[tuple[str, ...], str] = {}
+        self.statements: dict[tuple[str, ...], tuple[str, DbValues]] = {}
 
     def __call__(self, obj: M) -> None:
         connection = connections[DEFAULT_DB_ALIAS]
@@ -114,13 +117,15 @@ class PreparedUpdate(Generic[M]):
             if not fields:
                 return
         key = tuple(f.attname for f in fields)
-        sql = self.statements.get(key)
-        if sql is None:
+        statement = self.statements.get(key)
+        if statement is None:
             quote = connection.ops.quote_name
             columns = ", ".join(f"{quote(f.column)} = %s" for f in fields)
-            sql = self.statements[key] = f"UPDATE {quote(self.table)} SET {columns} WHERE {quote(self.pk.column)} = %s"  # noqa: S608 (names, not data)
+            sql = f"UPDATE {quote(self.table)} SET {columns} WHERE {quote(self.pk.column)} = %s"  # noqa: S608 (names, not data)
+            statement = self.statements[key] = (sql, DbValues(fields))
+        sql, values = statement
         with connection.cursor() as cursor:
-            cursor.execute(sql, [*db_values(obj, fields, connection), obj.pk])
+            cursor.execute(sql, [*values(obj, connection), obj.pk])
         if loaded is not None:
             loaded.update((f.attname, getattr(obj, f.attname)) for f in fields if f.attname in loaded)
 
@@ -136,6 +141,77 @@ def mutable_attnames(model: type[Model]) -> frozenset[str]:
     return frozenset(f.attname for f in model._meta.concrete_fields if isinstance(f, JSONField))
 
 
-def db_values(obj: Model, fields: list[Any], connection: Any) -> list[Any]:
-    """The values of ``fields`` of ``obj`` as a statement's parameters, as ``save()`` sends them."""
-    return [f.get_db_prep_save(getattr(obj, f.attname), connection=connection) for f in fields]
+class DbValues:
+    """The values of ``fields`` of an object as a statement's parameters, as ``save()``
+    sends them (each field's ``get_db_prep_save``), faster: a value of a field's plain Python
+    type (an ``int`` for an integer or a key, a ``str``, an aware ``datetime``, a ``UUID``,
+    a JSON ``dict`` or ``list``) goes straight to the database backend's adapter, as
+    ``get_db_prep_save`` would end up sending it, without its layers of field methods
+    (SQLite: 4.8 µs for a datetime, 2 µs for a key, against 0.2-1 µs). Any other value
+    (None, an expression, a naive datetime) and any other field class takes Django's way.
+    Tests check that both give the same parameters for every field of the engine's models."""
+
+    def __init__(self, fields: list[Any]) -> None:
+        self.fields = list(fields)
+        self.adapters: dict[str, list[tuple[str, Callable[[Any], Any]]]] = {}
+
+    def __call__(self, obj: Model, connection: Any) -> list[Any]:
+        adapters = self.adapters.get(connection.alias)
+        if adapters is None:
+            adapters = [(f.attname, value_adapter(f, connection)) for f in self.fields]
+            self.adapters[connection.alias] = adapters
+        return [adapt(getattr(obj, name)) for name, adapt in adapters]
+
+
+INTEGER_FIELDS = (
+    fields.IntegerField,
+    fields.BigIntegerField,
+    fields.SmallIntegerField,
+    fields.PositiveIntegerField,
+    fields.PositiveBigIntegerField,
+    fields.PositiveSmallIntegerField,
+)
+AUTO_FIELDS = (fields.AutoField, fields.BigAutoField, fields.SmallAutoField)
+
+
+def value_adapter(field: Any, connection: Any) -> Callable[[Any], Any]:
+    """``field.get_db_prep_save(value, connection)``, with a shortcut for the plain type of
+    an exact field class whose preparation is known (DbValues)."""
+
+    def slow(value: Any) -> Any:
+        return field.get_db_prep_save(value, connection=connection)
+
+    kind, ops = type(field), connection.ops
+    if kind in (ForeignKey, OneToOneField):
+        target = value_adapter(field.target_field, connection)
+        return lambda value: target(value) if type(value) is int else slow(value)
+    if kind in AUTO_FIELDS:  # AutoFieldMixin: validate_autopk_value, which SQLite and PostgreSQL pass
+        return lambda value: value if type(value) is int else slow(value)
+    if kind in INTEGER_FIELDS:
+        internal_type = field.get_internal_type()
+        adapt_integer = ops.adapt_integerfield_value
+        return lambda value: adapt_integer(value, internal_type) if type(value) is int else slow(value)
+    if kind in (fields.CharField, fields.TextField):
+        return lambda value: value if type(value) is str else slow(value)
+    if kind is fields.BooleanField:
+        return lambda value: value if type(value) is bool else slow(value)
+    if kind is fields.UUIDField:
+        if connection.features.has_native_uuid_field:
+            return lambda value: value if type(value) is uuid.UUID else slow(value)
+        return lambda value: value.hex if type(value) is uuid.UUID else slow(value)
+    if kind is fields.DateTimeField:
+        if connection.vendor == "sqlite" and django_settings.USE_TZ:
+            tz = connection.timezone  # SQLite's adapt_datetimefield_value: make_naive, then str
+            return lambda value: (
+                str(value.astimezone(tz).replace(tzinfo=None))
+                if type(value) is datetime.datetime and value.tzinfo is not None
+                else slow(value)
+            )
+        adapt_datetime = ops.adapt_datetimefield_value
+        return lambda value: (
+            adapt_datetime(value) if type(value) is datetime.datetime and value.tzinfo is not None else slow(value)
+        )
+    if kind is JSONField:
+        adapt_json, encoder = ops.adapt_json_value, field.encoder
+        return lambda value: adapt_json(value, encoder) if type(value) in (dict, list) else slow(value)
+    return slow

@@ -155,12 +155,9 @@ def agent_states_configuration(instance: Instance) -> list[dict[str, Any]]:
     return [state_ref(state) for state in states]
 
 
-def agent_configuration(agent: Agent, settings: InstanceSettings) -> dict[str, Any]:
-    """The agent's configuration; the instance's parts come from the configuration cache."""
+def agents_own_configuration(agent: Agent) -> dict[str, Any]:
+    """The agent's part of its configuration: what differs between agents of one profile."""
     user = agent.user
-    cache = partial(configuration.cached, settings)
-    states = cache("agent_states", partial(agent_states_configuration, agent.instance))
-    profile_key = ("routing_profile", agent.routing_profile_id)
     return {
         "name": user.get_full_name() or user.get_username(),
         "username": user.get_username(),
@@ -171,9 +168,35 @@ def agent_configuration(agent: Agent, settings: InstanceSettings) -> dict[str, A
         "agentPreferences": {"LANGUAGE": agent.language},
         "permissions": list(agent.permissions),
         "dialableCountries": list(agent.dialable_countries),
-        "agentStates": states,
+    }
+
+
+def shared_configuration(agent: Agent, settings: InstanceSettings) -> dict[str, Any]:
+    """The instance's part of the agent's configuration (its states and the agent's routing
+    profile), from the configuration cache."""
+    cache = partial(configuration.cached, settings)
+    profile_key = ("routing_profile", agent.routing_profile_id)
+    return {
+        "agentStates": cache("agent_states", partial(agent_states_configuration, agent.instance)),
         "routingProfile": cache(profile_key, partial(agents_routing_profile_configuration, agent)),
     }
+
+
+def agent_configuration(agent: Agent, settings: InstanceSettings) -> dict[str, Any]:
+    """The agent's configuration; the instance's parts come from the configuration cache."""
+    return agents_own_configuration(agent) | shared_configuration(agent, settings)
+
+
+def configuration_json(agent: Agent, settings: InstanceSettings) -> str:
+    """``json.dumps(agent_configuration(agent, settings))``, with the instance's part (most
+    of it: about 1.9 of 2.3 kB with the seed's states and profile) serialized once per
+    configuration stamp and profile instead of at every change."""
+    shared = configuration.cached(
+        settings,
+        ("shared_configuration_json", agent.routing_profile_id),
+        lambda: json.dumps(shared_configuration(agent, settings)),
+    )
+    return f"{json.dumps(agents_own_configuration(agent))[:-1]}, {shared[1:]}"
 
 
 def load_agent(pk: int) -> Agent:
@@ -206,12 +229,21 @@ def snapshot_message(frame: dict[str, Any]) -> dict[str, Any]:
     return {"type": "ccp.snapshot", "version": frame["version"], "text": json.dumps(frame)}
 
 
+def frame_message(agent: Agent, legs: list[Connection], settings: InstanceSettings) -> dict[str, Any]:
+    """``snapshot_message(agent_frame(agent, legs, settings))``, the configuration's JSON
+    put together from cached parts (configuration_json): at every change on the engine's
+    thread, 13 of its 15 µs went to serializing the configuration, which seldom changes."""
+    frame = {"type": "snapshot", "version": agent.snapshot_version, "snapshot": agent_snapshot(agent, legs)}
+    text = f'{json.dumps(frame)[:-1]}, "configuration": {configuration_json(agent, settings)}}}'
+    return {"type": "ccp.snapshot", "version": agent.snapshot_version, "text": text}
+
+
 def push_on_commit(changes: Changes, agent: Agent, legs: list[Connection]) -> None:
     """Once ``changes`` commit, send the agent's new snapshot, built now from what the
     transaction holds, to every socket of that agent (group agent.<pk>)."""
     if not reaches_channel_layer():
         return  # the CCP sockets' version watcher delivers it
-    message = snapshot_message(agent_frame(agent, legs, changes.settings))
+    message = frame_message(agent, legs, changes.settings)
     transaction.on_commit(partial(send_snapshot, agent.pk, message))
 
 

@@ -35,12 +35,13 @@ def enqueue_event(
     ``event_type``. Call it inside the transaction that records the event: the deliveries
     commit (or roll back) with it, and the worker is woken once it commits. Calling again
     with the same ``event_id`` creates nothing new."""
-    key = uuid.UUID(str(event_id)) if event_id else uuid.uuid4()
-    now = timezone.now()
     endpoints = [e for e in enabled_endpoints(instance, settings) if e.wants(event_type)]
+    if not endpoints:
+        return []  # most events of most instances: nothing more to do on the engine's thread
+    key = event_id if isinstance(event_id, uuid.UUID) else uuid.UUID(str(event_id)) if event_id else uuid.uuid4()
+    now = timezone.now()
     deliveries = [queue_delivery(endpoint, event_type, payload, key, now) for endpoint in endpoints]
-    if deliveries:
-        transaction.on_commit(wake_worker, robust=True)
+    transaction.on_commit(wake_worker, robust=True)
     return deliveries
 
 

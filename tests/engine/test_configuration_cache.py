@@ -78,3 +78,35 @@ def test_an_endpoint_added_later_gets_the_next_event(center, ada):
     endpoint.save()
     services.put_agent_state(fresh(ada), state(center, "Break"))
     assert WebhookDelivery.objects.filter(endpoint=endpoint).count() == 1
+
+
+def test_the_pushed_frame_is_the_frame_with_its_configuration_from_the_cache(center, ada):
+    """snapshots.frame_message (the engine's push) sends what agent_frame describes."""
+    import json
+
+    from ccphost.engine.core import loaded_settings
+
+    agent = fresh(ada)
+    settings = loaded_settings(agent.instance)
+    for _ in range(2):  # cold and warm cache
+        pushed = json.loads(snapshots.frame_message(agent, [], settings)["text"])
+        described = snapshots.agent_frame(agent, [], settings)
+        for frame in (pushed, described):
+            frame["snapshot"].pop("snapshotTimestamp")
+        assert pushed == described
+        assert list(pushed["configuration"]) == list(described["configuration"])
+
+
+def test_a_renamed_status_shows_in_the_next_change_under_the_agents_lock(center, ada):
+    """A change under one agent's lock takes the agent's states from the cache: renaming
+    the state the agent is in shows in its next snapshot and agent event."""
+    services.put_agent_state(fresh(ada), state(center, "Break"))
+    services.put_agent_state(fresh(ada), state(center, "Break"))  # the states cached, read from the cache
+    brk = state(center, "Break")
+    brk.name = "Pause"
+    brk.save()
+    services.put_agent_state(fresh(ada), brk)  # the same state: the agent's status is not set anew
+    assert snapshots.snapshot_frame(ada.pk)["snapshot"]["agentAvailabilityState"]["state"] == "Pause"
+    event = center.engine_events.filter(event_type="STATE_CHANGE").latest("sequence")
+    assert event.payload["PreviousAgentSnapshot"]["AgentStatus"]["Name"] == "Break"  # as recorded then
+    assert event.payload["CurrentAgentSnapshot"]["AgentStatus"]["Name"] == "Pause"
