@@ -26,7 +26,8 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from django.db import connection, transaction
+from django.contrib.auth import get_user_model
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -114,9 +115,21 @@ def has_open_legs() -> RawSQL:
 # one query instead of two (the settings row is not locked by such a change), and whether
 # it has open legs: most such changes find none, and then need not read them (on SQLite,
 # 13% of an engine change's CPU, bench.engine_cost).
+#
+# Of the agent's user and instance, it reads the columns such a change uses (names, ARNs):
+# not a password hash or the instance's page options, whose 12 more columns cost a change
+# their conversions (SQLite: 14 of the read's 24 converters were theirs). Reading another
+# would cost a query: a test counts them.
+ONE_AGENTS_COLUMNS = (
+    *(f.name for f in Agent._meta.concrete_fields),
+    *(f"user__{name}" for name in (get_user_model().USERNAME_FIELD, "first_name", "last_name")),
+    *(f"instance__{name}" for name in ("alias", "name", "kind", "aws_region", "aws_instance_id", "arn_instance_id")),
+    *(f"instance__engine_settings__{f.name}" for f in InstanceSettings._meta.concrete_fields),
+)
 AGENT_AND_SETTINGS = PreparedQuery(
     lambda pk: (
         Agent.objects.select_related(*ONE_AGENTS_RELATIONS, "instance__engine_settings")
+        .only(*ONE_AGENTS_COLUMNS)
         .annotate(has_open_legs=has_open_legs())
         .filter(pk=pk)
     )
@@ -333,32 +346,33 @@ def write_events(changes: Changes, commit: bool = False) -> None:
         # error. A named function, not a partial: Django logs a failure by its __qualname__.
         transaction.on_commit(announce_committed_event(event), robust=True)
     count = len(events)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+    db = connections[DEFAULT_DB_ALIAS]  # once: every use of the `connection` proxy looks it up
+    with db.cursor() as cursor:
+        if db.vendor == "postgresql":
             params: list[Any] = [changes.instance.pk]
             for event in events:
-                params += EVENT_VALUES(event, connection)
+                params += EVENT_VALUES(event, db)
         else:
-            table = connection.ops.quote_name(InstanceSettings._meta.db_table)
+            table = db.ops.quote_name(InstanceSettings._meta.db_table)
             cursor.execute(NEXT_SEQUENCES.format(table=table), [count, changes.instance.pk])
             (last,) = cursor.fetchone()
             params = []
             for number, event in enumerate(events, start=last - count + 1):
-                params += [*EVENT_VALUES(event, connection), number]
-        if commit and connection.vendor == "postgresql":
+                params += [*EVENT_VALUES(event, db), number]
+        if commit and db.vendor == "postgresql":
             # Django's own commit at the atomic block's end then finds nothing to commit
             # (psycopg skips it) and runs the on_commit callbacks as usual.
             # (A failure of either is Django's error, as cursor.execute's would be.)
-            with connection.wrap_database_errors, connection.connection.pipeline():
-                cursor.execute(numbered_insert(connection.vendor, count), params)
-                connection.connection.commit()
+            with db.wrap_database_errors, db.connection.pipeline():
+                cursor.execute(numbered_insert(db.vendor, count), params)
+                db.connection.commit()
         else:
-            cursor.execute(numbered_insert(connection.vendor, count), params)
+            cursor.execute(numbered_insert(db.vendor, count), params)
         pks = {sequence: pk for pk, sequence in cursor.fetchall()}  # RETURNING's order is not promised
     last = max(pks)
     for number, event in enumerate(events, start=last - count + 1):
         event.pk, event.sequence = pks[number], number
-        event._state.adding, event._state.db = False, connection.alias  # as bulk_create leaves them
+        event._state.adding, event._state.db = False, db.alias  # as bulk_create leaves them
     changes.settings.last_event_sequence = last
 
 

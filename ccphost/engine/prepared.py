@@ -44,8 +44,8 @@ class _Plan:
         columns = [column[0] for column in self.compiler.select[: self.compiler.col_count]]
         self.converters = self.compiler.get_converters(columns)
 
-    def run(self, args: tuple[Any, ...]) -> list[Any]:
-        with connections[self.db].cursor() as cursor:
+    def run(self, connection: Any, args: tuple[Any, ...]) -> list[Any]:
+        with connection.cursor() as cursor:
             cursor.execute(self.sql, args)
             rows = cursor.fetchall()
         objects = []
@@ -76,11 +76,11 @@ class PreparedQuery(Generic[M]):
         plans: dict[int, _Plan] = self.local.__dict__.setdefault("plans", {})
         # Keyed by the connection object the plan's compiler belongs to (the engine uses
         # the default database only).
-        key = id(connections[DEFAULT_DB_ALIAS])
-        plan = plans.get(key)
+        connection = connections[DEFAULT_DB_ALIAS]
+        plan = plans.get(id(connection))
         if plan is None:
-            plan = plans[key] = _Plan(self.build(*args), args)
-        return plan.run(args)
+            plan = plans[id(connection)] = _Plan(self.build(*args), args)
+        return plan.run(connection, args)
 
 
 class PreparedUpdate(Generic[M]):

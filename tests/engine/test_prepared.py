@@ -72,14 +72,21 @@ def test_a_change_under_one_agents_lock_reads_its_rows_once(center, ada):
     it has open legs: with none, they are not read. Its routing profile is not read once
     the configuration cache has it."""
     services.put_agent_state(ada, state(center, "Lunch"))  # the cache filled
+    agent, brk = fresh(ada), state(center, "Break")
+    assert agent.instance == center  # the caller's own read
     with CaptureQueriesContext(connection) as queries:
-        services.put_agent_state(fresh(ada), state(center, "Break"))
+        services.put_agent_state(agent, brk)
     selects = [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().upper().startswith("SELECT")]
     assert legs_reads(queries) == []
     assert [sql for sql in selects if '"engine_routingprofile"' in sql] == []
     assert [sql for sql in selects if 'FROM "engine_instancesettings"' in sql] == []
     (agent_read,) = [sql for sql in selects if 'FROM "engine_agent" INNER JOIN' in sql]
     assert '"engine_instancesettings"' in agent_read
+    # Nothing else is read: not the agent's states (the configuration cache has them), nor
+    # a column of its user or instance that the read leaves out (engine.core.ONE_AGENTS_COLUMNS).
+    lock = [sql for sql in selects if "FOR NO KEY UPDATE" in sql and "INNER JOIN" not in sql]
+    assert [sql for sql in selects if sql not in lock] == [agent_read]
+    assert len(lock) == (1 if connection.vendor == "postgresql" else 0)
     assert fresh(ada).status.name == "Break"
 
 
