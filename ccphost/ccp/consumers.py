@@ -63,7 +63,11 @@ USERS_AGENT = PreparedQuery(
         instance__alias=alias, user_id=user_pk
     )
 )
-AGENT = PreparedQuery(lambda pk: Agent.objects.select_related("instance", "user").filter(pk=pk))
+# The agent of a CCP request, with its instance's settings: their configuration stamp lets
+# the request take what it names (an agent state) from the configuration cache.
+REQUEST_AGENT = PreparedQuery(
+    lambda pk: Agent.objects.select_related("instance__engine_settings", "user").filter(pk=pk)
+)
 
 
 def find_agent(alias: str, user: Any) -> tuple[Agent | None, int]:
@@ -90,7 +94,7 @@ def request_id_of(frame: Any) -> Any:
 
 
 def run_api_request(agent_pk: int, method: str, params: Any) -> Any:
-    (agent,) = AGENT(agent_pk)
+    (agent,) = REQUEST_AGENT(agent_pk)
     return handle_api_request(agent, method, params)
 
 

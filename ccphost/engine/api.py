@@ -2,11 +2,12 @@
 a service. Used by the CCP socket; reusable by anything that acts for an agent."""
 
 import re
+import uuid
 from collections.abc import Callable
 from typing import Any
 
-from ccphost.engine import services
-from ccphost.engine.core import EngineError, invalid_parameter, not_found
+from ccphost.engine import configuration, services
+from ccphost.engine.core import EngineError, invalid_parameter, loaded_settings, not_found
 from ccphost.engine.models import Agent, AgentState, Queue, QuickConnect
 from ccphost.engine.services import Endpoint
 
@@ -43,19 +44,41 @@ def last_segment(arn: str) -> str:
     return arn.rsplit("/", 1)[-1]
 
 
+def uuid_or_none(value: str) -> uuid.UUID | None:
+    """The id in ``value`` (hex digits, with or without hyphens, any case), as Django's
+    lookups of a UUID field read one; None for anything else."""
+    if not UUID_TEXT.match(value):
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+def enabled_states(agent: Agent) -> list[AgentState]:
+    """The instance's enabled agent states, from the configuration cache: a state change
+    of the CCP need not read them (the request's agent comes with its instance's settings,
+    consumers.REQUEST_AGENT). Shared: never change one."""
+    instance = agent.instance
+    return configuration.cached(
+        loaded_settings(instance),
+        "enabled_agent_states",
+        lambda: list(AgentState.objects.filter(instance=instance, enabled=True)),
+    )
+
+
 def agent_state_param(agent: Agent, params: Params) -> AgentState:
     state = params.get("state")
     if not isinstance(state, dict):
         raise invalid_parameter("state: an entry of configuration.agentStates is required.")
-    states = AgentState.objects.filter(instance=agent.instance, enabled=True)
+    states = enabled_states(agent)
     arn, name = state.get("agentStateARN"), state.get("name")
     found = None
     if isinstance(arn, str) and arn:
-        found = (
-            states.filter(state_id__iexact=last_segment(arn)).first() if UUID_TEXT.match(last_segment(arn)) else None
-        )
+        state_id = uuid_or_none(last_segment(arn))
+        found = next((s for s in states if s.state_id == state_id), None)
     elif isinstance(name, str):
-        found = states.filter(name=name).first()
+        found = next((s for s in states if s.name == name), None)
     if found is None:
         raise not_found(f"state: no agent state {state.get('name') or arn!r} in this instance.")
     return found

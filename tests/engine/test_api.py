@@ -4,7 +4,7 @@ import pytest
 
 from ccphost.engine.api import METHODS, handle_api_request
 from ccphost.engine.core import EngineError
-from ccphost.engine.models import QuickConnect
+from ccphost.engine.models import AgentState, QuickConnect
 from ccphost.engine.snapshots import snapshot_frame
 from tests.engine.conftest import assert_refused, call, fresh, leg_of
 
@@ -157,3 +157,51 @@ def test_other_agents_are_endpoints_but_not_oneself(center, ada, make_agent, bas
     to_bob = next(e for e in handle_api_request(ada, "getEndpoints", {})["endpoints"] if e["name"] == "Agent bob")
     handle_api_request(ada, "createAdditionalConnection", {"contactId": str(contact.contact_id), "endpoint": to_bob})
     assert fresh(contact).agent == bob
+
+
+def test_a_state_is_found_by_its_arn_in_any_spelling_and_by_name(center, ada):
+    lunch = next(s for s in snapshot_frame(ada.pk)["configuration"]["agentStates"] if s["name"] == "Lunch")
+    state_id = lunch["agentStateARN"].rsplit("/", 1)[1]
+    for spelling in (state_id.upper(), state_id.replace("-", "")):
+        handle_api_request(fresh(ada), "putAgentState", {"state": {"agentStateARN": f"arn:x/{spelling}"}})
+        assert fresh(ada).state_name == "Lunch"
+        handle_api_request(fresh(ada), "putAgentState", {"state": {"name": "Break"}})
+        assert fresh(ada).state_name == "Break"
+    for bad in ("not-an-id", NO_ID, f"{state_id[:-1]}-"):
+        assert_refused(
+            center,
+            handle_api_request,
+            "ResourceNotFoundException",
+            fresh(ada),
+            "putAgentState",
+            {"state": {"agentStateARN": f"arn:x/{bad}"}},
+        )
+
+
+def test_a_state_disabled_after_being_cached_is_refused(center, ada):
+    handle_api_request(fresh(ada), "putAgentState", {"state": {"name": "Lunch"}})  # cached
+    lunch = AgentState.objects.get(instance=center, name="Lunch")
+    lunch.enabled = False
+    lunch.save()
+    assert_refused(
+        center,
+        handle_api_request,
+        "ResourceNotFoundException",
+        fresh(ada),
+        "putAgentState",
+        {"state": {"name": "Lunch"}},
+    )
+
+
+def test_a_requests_state_comes_from_the_cache(center, ada):
+    """The CCP socket's request (consumers.run_api_request) reads no agent state."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from ccphost.ccp.consumers import run_api_request
+
+    run_api_request(ada.pk, "putAgentState", {"state": {"name": "Lunch"}})  # the cache filled
+    with CaptureQueriesContext(connection) as queries:
+        run_api_request(ada.pk, "putAgentState", {"state": {"name": "Break"}})
+    assert [q["sql"] for q in queries.captured_queries if 'FROM "engine_agentstate"' in q["sql"]] == []
+    assert fresh(ada).state_name == "Break"
