@@ -40,7 +40,7 @@ run: deps saml-deps
 	@echo "Sample CRM: http://$(HOST):$(CRM_PORT)/"
 	$(BIN)/python -m http.server $(CRM_PORT) --bind $(HOST) --directory examples/crm >/dev/null 2>&1 & \
 	trap 'kill $$!' EXIT INT TERM; \
-	$(BIN)/daphne -b $(HOST) -p $(PORT) ccphost.asgi:application
+	$(BIN)/uvicorn ccphost.asgi:application --host $(HOST) --port $(PORT)
 
 # Scale-out on this machine: PostgreSQL + Redis + WORKERS uvicorn processes behind one port.
 WORKERS ?= 2

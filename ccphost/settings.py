@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from ccphost.affinity import parse_setting as parse_cpu_affinity
 from ccphost.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -278,6 +279,13 @@ if _gc_thresholds and (len(_gc_thresholds) != 3 or not all(t.isdigit() for t in 
         f"CCPHOST_GC_THRESHOLDS must be three whole numbers, as 100000,50,100; got {_gc_thresholds}"
     )
 CCPHOST_GC_THRESHOLDS = tuple(int(t) for t in _gc_thresholds)
+
+# Each serving process on one CPU, the workers of a machine spread over its CPUs: auto
+# (default), off, or the CPU numbers to choose from (ccphost/affinity.py says why).
+try:
+    CCPHOST_CPU_AFFINITY = parse_cpu_affinity(env_str("CCPHOST_CPU_AFFINITY", "auto"))
+except ValueError as error:
+    raise ImproperlyConfigured(str(error)) from None
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,134 @@
+"""One CPU for each serving process (``CCPHOST_CPU_AFFINITY``).
+
+A ccphost process runs its event loop and its engine threads under one GIL: only one of
+them runs Python at a time, and they hand the GIL over several times per engine change
+(at every SQLite or PostgreSQL call). When the threads sit on different cores, each
+hand-over wakes a thread on another core; on this project's 2-core VM that cost more than
+the work itself (the engine thread switched 8 times per change and its CPU per change
+nearly doubled against the same change run alone). Kept on one core, the threads hand the
+GIL over without crossing cores: embedded capacity 560 -> 720 changes/s, and scale-out
+(2 workers, each on its own core) 428 -> 513/s (docs/performance.md).
+
+So each serving process pins itself, and every thread it has or starts, to one CPU when
+its server starts it (the ASGI lifespan startup, which uvicorn sends once per worker
+process; an application imported elsewhere, as by tests, is never pinned). The workers of
+one machine spread over the CPUs they may use: a small registry in ``CCPHOST_VAR_DIR``,
+under a file lock, records which process took which CPU, and each new process takes the
+CPU with the fewest live ccphost processes.
+
+``CCPHOST_CPU_AFFINITY``: ``auto`` (the default: any CPU the process may use), ``off``,
+or a list of CPU numbers to choose from (``2,3``).
+"""
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+REGISTRY_NAME = "cpu-affinity.json"
+
+
+def parse_setting(raw: str) -> str | list[int]:
+    """``auto``, ``off`` or a list of CPU numbers; ValueError naming the problem otherwise."""
+    value = raw.strip().lower()
+    if value in ("auto", "off"):
+        return value
+    cpus = [part.strip() for part in value.split(",")]
+    if not cpus or not all(part.isdigit() for part in cpus):
+        raise ValueError(f"CCPHOST_CPU_AFFINITY must be auto, off or CPU numbers such as 0,1; got {raw!r}")
+    return sorted({int(part) for part in cpus})
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process: alive
+    return True
+
+
+def choose_cpu(candidates: list[int], registry: Path, pid: int) -> int:
+    """The candidate CPU with the fewest live processes recorded in ``registry`` (then
+    the lowest number), recorded there for ``pid``. Entries of processes that are gone
+    are dropped; a registry that cannot be read is started again."""
+    registry.parent.mkdir(parents=True, exist_ok=True)
+    with registry.open("a+") as file:
+        fcntl.flock(file, fcntl.LOCK_EX)
+        file.seek(0)
+        try:
+            recorded = {int(p): int(c) for p, c in json.loads(file.read() or "{}").items()}
+        except (ValueError, TypeError, AttributeError):
+            recorded = {}
+        live = {p: c for p, c in recorded.items() if p != pid and alive(p)}
+        counts = dict.fromkeys(candidates, 0)
+        for cpu in live.values():
+            if cpu in counts:
+                counts[cpu] += 1
+        chosen = min(candidates, key=lambda cpu: (counts[cpu], cpu))
+        live[pid] = chosen
+        file.seek(0)
+        file.truncate()
+        file.write(json.dumps({str(p): c for p, c in sorted(live.items())}))
+    return chosen
+
+
+def pin_all_threads(cpu: int) -> None:
+    """This process's threads, and those they start later, on ``cpu`` alone."""
+    for tid in os.listdir("/proc/self/task"):
+        with contextlib.suppress(ProcessLookupError):  # a thread that just ended
+            os.sched_setaffinity(int(tid), {cpu})
+
+
+def pin_serving_process(setting: str | list[int], registry: Path) -> int | None:
+    """Pin this process to one CPU as ``setting`` says; the CPU, or None when it is not
+    pinned (``off``, one CPU to use anyway, no CPU affinity on this system)."""
+    if setting == "off" or not hasattr(os, "sched_setaffinity") or not os.path.isdir("/proc/self/task"):
+        return None
+    allowed = sorted(os.sched_getaffinity(0))
+    if isinstance(setting, str):  # auto
+        if len(allowed) < 2:
+            return None
+        candidates = allowed
+    else:
+        candidates = [cpu for cpu in setting if cpu in allowed]
+        if not candidates:
+            logger.warning("CCPHOST_CPU_AFFINITY lists none of this process's CPUs %s: not pinned", allowed)
+            return None
+    cpu = choose_cpu(candidates, registry, os.getpid())
+    pin_all_threads(cpu)
+    logger.info("Process %s runs on CPU %s (CCPHOST_CPU_AFFINITY)", os.getpid(), cpu)
+    return cpu
+
+
+class ServerLifespanMiddleware:
+    """ASGI middleware answering the lifespan protocol, which a server (uvicorn, and
+    gunicorn's uvicorn workers) speaks once per process before serving it: at startup the
+    process takes its CPU (pin_serving_process). Other scopes go to the application."""
+
+    def __init__(self, application: Any) -> None:
+        self.application = application
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        if scope["type"] != "lifespan":
+            return await self.application(scope, receive, send)
+        from django.conf import settings
+
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    pin_serving_process(settings.CCPHOST_CPU_AFFINITY, settings.VAR_DIR / REGISTRY_NAME)
+                except OSError:
+                    # Not fatal: the process serves as well, only unpinned.
+                    logger.exception("Could not pin this process to a CPU")
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
