@@ -9,14 +9,21 @@ nearly doubled against the same change run alone). Kept on one core, the threads
 GIL over without crossing cores: embedded capacity 560 -> 720 changes/s, and scale-out
 (2 workers, each on its own core) 428 -> 513/s (docs/performance.md).
 
-So each serving process pins itself, and every thread it has or starts, to one CPU when
-its server starts it (the ASGI lifespan startup, which uvicorn sends once per worker
-process; an application imported elsewhere, as by tests, is never pinned). The workers of
-one machine spread over the CPUs they may use: a small registry in ``CCPHOST_VAR_DIR``,
-under a file lock, records which process took which CPU, and each new process takes the
-CPU with the fewest live ccphost processes.
+With ``CCPHOST_CPU_AFFINITY`` set, each serving process pins itself, and every thread it
+has or starts, to one CPU when its server starts it (the ASGI lifespan startup, which
+uvicorn sends once per worker process; an application imported elsewhere, as by tests, is
+never pinned). The workers of one machine spread over the CPUs they may use: a small
+registry in ``CCPHOST_VAR_DIR``, under a file lock, records which process took which CPU,
+and each new process takes the CPU with the fewest live ccphost processes. The reader
+thread (engine.threads), whose work is mostly SQLite's outside the GIL, stays free.
 
-``CCPHOST_CPU_AFFINITY``: ``auto`` (the default: any CPU the process may use), ``off``,
+What it costs: the process has one core, so work that ran beside it on another core (the
+socket sends, SQLite's own work) now waits its turn. With 10,000 sockets in one process,
+API round trips had a p99 of 87-195 ms pinned against 34 ms unpinned (same day), above
+the 50 ms target, while connects (37 s against 51 s) and the fan-out (553-565/s against
+391/s) gained. Hence off by default, for a deployment to choose by measuring.
+
+``CCPHOST_CPU_AFFINITY``: ``off`` (the default), ``auto`` (any CPU the process may use),
 or a list of CPU numbers to choose from (``2,3``).
 """
 
@@ -79,6 +86,17 @@ def choose_cpu(candidates: list[int], registry: Path, pid: int) -> int:
     return chosen
 
 
+# The CPUs the process could use before it was pinned; None while it is not pinned.
+_unpinned_cpus: set[int] | None = None
+
+
+def unpin_this_thread() -> None:
+    """Let the calling thread (and those it starts) run on any CPU the process could use
+    before it was pinned: for a thread whose work is mostly outside the GIL."""
+    if _unpinned_cpus is not None:
+        os.sched_setaffinity(0, _unpinned_cpus)
+
+
 def pin_all_threads(cpu: int) -> None:
     """This process's threads, and those they start later, on ``cpu`` alone."""
     for tid in os.listdir("/proc/self/task"):
@@ -101,7 +119,9 @@ def pin_serving_process(setting: str | list[int], registry: Path) -> int | None:
         if not candidates:
             logger.warning("CCPHOST_CPU_AFFINITY lists none of this process's CPUs %s: not pinned", allowed)
             return None
+    global _unpinned_cpus
     cpu = choose_cpu(candidates, registry, os.getpid())
+    _unpinned_cpus = set(allowed)
     pin_all_threads(cpu)
     logger.info("Process %s runs on CPU %s (CCPHOST_CPU_AFFINITY)", os.getpid(), cpu)
     return cpu

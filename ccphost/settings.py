@@ -280,10 +280,11 @@ if _gc_thresholds and (len(_gc_thresholds) != 3 or not all(t.isdigit() for t in 
     )
 CCPHOST_GC_THRESHOLDS = tuple(int(t) for t in _gc_thresholds)
 
-# Each serving process on one CPU, the workers of a machine spread over its CPUs: auto
-# (default), off, or the CPU numbers to choose from (ccphost/affinity.py says why).
+# Each serving process on one CPU, the workers of a machine spread over its CPUs: off
+# (default), auto, or the CPU numbers to choose from (ccphost/affinity.py: what it gains
+# and what it costs).
 try:
-    CCPHOST_CPU_AFFINITY = parse_cpu_affinity(env_str("CCPHOST_CPU_AFFINITY", "auto"))
+    CCPHOST_CPU_AFFINITY = parse_cpu_affinity(env_str("CCPHOST_CPU_AFFINITY", "off"))
 except ValueError as error:
     raise ImproperlyConfigured(str(error)) from None
 

@@ -93,13 +93,12 @@ print(json.dumps({"before": before, "after": sorted(os.sched_getaffinity(0)), "t
 """
 
 
-def lifespan_in_a_process(tmp_path: Path, setting: str) -> dict:
-    env = os.environ | {
-        "CCPHOST_CPU_AFFINITY": setting,
-        "CCPHOST_VAR_DIR": str(tmp_path),
-        "DJANGO_SETTINGS_MODULE": "ccphost.settings",
-    }
-    run = subprocess.run([sys.executable, "-c", LIFESPAN], cwd=ROOT, env=env, capture_output=True, text=True)
+def lifespan_in_a_process(tmp_path: Path, setting: str | None, script: str = LIFESPAN) -> dict:
+    env = os.environ | {"CCPHOST_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "ccphost.settings"}
+    env.pop("CCPHOST_CPU_AFFINITY", None)
+    if setting is not None:
+        env["CCPHOST_CPU_AFFINITY"] = setting
+    run = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout.strip().splitlines()[-1])
 
@@ -114,11 +113,25 @@ def test_a_server_process_takes_one_cpu_at_startup_for_all_its_threads(tmp_path)
     assert chosen["after"] == CPUS[-1:]
 
 
-def test_off_pins_nothing(tmp_path):
-    seen = lifespan_in_a_process(tmp_path, "off")
+@pytest.mark.parametrize("setting", ["off", None])
+def test_off_the_default_pins_nothing(tmp_path, setting):
+    seen = lifespan_in_a_process(tmp_path, setting)
     assert seen["after"] == seen["before"] == CPUS
     assert seen["sent"] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert not (tmp_path / "cpu-affinity.json").exists()
+
+
+@several_cpus
+def test_the_reader_thread_stays_free(tmp_path):
+    """engine.threads' reader (mostly SQLite's work, outside the GIL) runs on any CPU."""
+    script = LIFESPAN.replace(
+        "later = []",
+        "from ccphost.engine.threads import reader_sync_to_async\n"
+        "later = []\n"
+        "reader = asyncio.run(reader_sync_to_async(lambda: sorted(os.sched_getaffinity(0)))())",
+    ).replace('"sent": sent}', '"sent": sent, "reader": reader}')
+    seen = lifespan_in_a_process(tmp_path, "auto", script)
+    assert len(seen["after"]) == 1 and seen["reader"] == CPUS
 
 
 def allowed_cpus(pid: int) -> str:
@@ -131,8 +144,11 @@ def allowed_cpus(pid: int) -> str:
 @several_cpus
 def test_the_workers_of_a_server_take_different_cpus(tmp_path):
     """uvicorn with two workers, as `make run-scaled` starts it (here on SQLite)."""
-    env = os.environ | {"CCPHOST_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "ccphost.settings"}
-    env.pop("CCPHOST_CPU_AFFINITY", None)
+    env = os.environ | {
+        "CCPHOST_VAR_DIR": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "ccphost.settings",
+        "CCPHOST_CPU_AFFINITY": "auto",
+    }
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     command = [sys.executable, "-m", "uvicorn", "ccphost.asgi:application", "--port", "0", "--workers", "2"]

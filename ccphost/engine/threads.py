@@ -26,6 +26,8 @@ from channels.db import DatabaseSyncToAsync, database_sync_to_async
 from django.conf import settings
 from django.db import close_old_connections, connection, connections
 
+from ccphost.affinity import unpin_this_thread
+
 HEALTH_CHECK_AFTER = 1.0  # seconds a connection has been idle before its health is checked
 
 _pool: ThreadPoolExecutor | None = None
@@ -74,7 +76,9 @@ def reader_sync_to_async(func: Callable[..., Any]) -> DatabaseSyncToAsync:
     each other."""
     global _reader
     if _reader is None:
-        _reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ccphost-reader")
+        # Free to run on any of the process's CPUs (ccphost.affinity): its reads are mostly
+        # SQLite's own work, without the GIL, which another core can do alongside.
+        _reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ccphost-reader", initializer=unpin_this_thread)
     return EngineSyncToAsync(func, thread_sensitive=False, executor=_reader)
 
 
