@@ -168,14 +168,12 @@ def test_a_state_is_found_by_its_arn_in_any_spelling_and_by_name(center, ada):
         handle_api_request(fresh(ada), "putAgentState", {"state": {"name": "Break"}})
         assert fresh(ada).state_name == "Break"
     for bad in ("not-an-id", NO_ID, f"{state_id[:-1]}-"):
-        assert_refused(
-            center,
-            handle_api_request,
-            "ResourceNotFoundException",
-            fresh(ada),
-            "putAgentState",
-            {"state": {"agentStateARN": f"arn:x/{bad}"}},
-        )
+        assert_state_not_found(center, ada, {"agentStateARN": f"arn:x/{bad}"})
+
+
+def assert_state_not_found(center, agent, state):
+    params = {"state": state}
+    assert_refused(center, handle_api_request, "ResourceNotFoundException", fresh(agent), "putAgentState", params)
 
 
 def test_a_state_disabled_after_being_cached_is_refused(center, ada):
@@ -183,14 +181,7 @@ def test_a_state_disabled_after_being_cached_is_refused(center, ada):
     lunch = AgentState.objects.get(instance=center, name="Lunch")
     lunch.enabled = False
     lunch.save()
-    assert_refused(
-        center,
-        handle_api_request,
-        "ResourceNotFoundException",
-        fresh(ada),
-        "putAgentState",
-        {"state": {"name": "Lunch"}},
-    )
+    assert_state_not_found(center, ada, {"name": "Lunch"})
 
 
 def test_a_requests_state_comes_from_the_cache(center, ada):
