@@ -18,10 +18,11 @@ and each new process takes the CPU with the fewest live ccphost processes. The r
 thread (engine.threads), whose work is mostly SQLite's outside the GIL, stays free.
 
 What it costs: the process has one core, so work that ran beside it on another core (the
-socket sends, SQLite's own work) now waits its turn. With 10,000 sockets in one process,
-API round trips had a p99 of 87-195 ms pinned against 34 ms unpinned (same day), above
-the 50 ms target, while connects (37 s against 51 s) and the fan-out (553-565/s against
-391/s) gained. Hence off by default, for a deployment to choose by measuring.
+socket sends, SQLite's own work) waits its turn. With 10,000 sockets in one process,
+connects (31-42 s against 43-51 s) and the fan-out (513-593/s against 391-508/s) gained,
+but API round trips stalled now and then in both modes, more often pinned (p99 above the
+50 ms target in 4 of 6 pinned runs, 87-195 ms; in 1 of 3 unpinned runs, 261 ms). Until
+those stalls are understood, off by default, for a deployment to choose by measuring.
 
 ``CCPHOST_CPU_AFFINITY``: ``off`` (the default), ``auto`` (any CPU the process may use),
 or a list of CPU numbers to choose from (``2,3``).
