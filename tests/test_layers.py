@@ -6,7 +6,6 @@ import threading
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.exceptions import ChannelFull
-from channels.layers import InMemoryChannelLayer
 
 from ccphost import layers
 from ccphost.layers import SweepLimitedInMemoryChannelLayer
@@ -80,11 +79,32 @@ async def test_expired_messages_are_dropped_and_channel_leaves_groups():
 
 async def test_sweeps_at_most_once_per_interval(monkeypatch):
     calls = []
-    monkeypatch.setattr(InMemoryChannelLayer, "_clean_expired", lambda self: calls.append(1))
+    monkeypatch.setattr(SweepLimitedInMemoryChannelLayer, "_expire_members", lambda self, *args: calls.append(1))
     layer = SweepLimitedInMemoryChannelLayer(sweep_interval=60)
+    await layer.group_add("g", await layer.new_channel())
     for _ in range(100):
         await layer.group_send("g", {"type": "x"})
     assert len(calls) == 1
+
+
+async def test_each_sweep_looks_at_a_batch_and_a_pass_reaches_everything():
+    """A sweep looks at no more than sweep_batch channels and groups; the next ones go on
+    where it stopped, so every expired message and membership still goes."""
+    layer = SweepLimitedInMemoryChannelLayer(expiry=0.05, group_expiry=1, sweep_interval=0, sweep_batch=2)
+    stale = [await layer.new_channel() for _ in range(5)]
+    for n, channel in enumerate(stale):
+        await layer.group_add(f"g{n}", channel)
+        await layer.send(channel, {"type": "old"})
+    old_member = await layer.new_channel()
+    await layer.group_add("old", old_member)
+    layer.groups["old"][old_member] -= 5  # joined long ago
+    await asyncio.sleep(0.1)
+    layer._clean_expired()
+    assert len([c for c in stale if c in layer.channels]) >= 3  # two items at most, of eleven
+    for _ in range(6):  # eleven items, two a sweep
+        layer._clean_expired()
+    assert [c for c in stale if c in layer.channels] == []
+    assert all(not members for members in layer.groups.values())
 
 
 async def test_group_expiry_still_applies():
