@@ -20,9 +20,9 @@ thread (engine.threads), whose work is mostly SQLite's outside the GIL, stays fr
 What it costs: the process has one core, so work that ran beside it on another core (the
 socket sends, SQLite's own work) waits its turn. With 10,000 sockets in one process,
 connects (31-42 s against 43-51 s) and the fan-out (513-593/s against 391-508/s) gained,
-but API round trips stalled now and then in both modes, more often pinned (p99 above the
-50 ms target in 4 of 6 pinned runs, 87-195 ms; in 1 of 3 unpinned runs, 261 ms). Until
-those stalls are understood, off by default, for a deployment to choose by measuring.
+but API round trips stalled now and then in both modes (p99 above the 50 ms target in 4
+of 6 pinned runs and 3 of 5 unpinned ones). Until those stalls are understood, off by
+default, for a deployment to choose by measuring.
 
 ``CCPHOST_CPU_AFFINITY``: ``off`` (the default), ``auto`` (any CPU the process may use),
 or a list of CPU numbers to choose from (``2,3``).
