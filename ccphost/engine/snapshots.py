@@ -207,13 +207,12 @@ def load_agent(pk: int) -> Agent:
     return agent
 
 
+def frame_without_configuration(agent: Agent, legs: list[Connection]) -> dict[str, Any]:
+    return {"type": "snapshot", "version": agent.snapshot_version, "snapshot": agent_snapshot(agent, legs)}
+
+
 def agent_frame(agent: Agent, legs: list[Connection], settings: InstanceSettings) -> dict[str, Any]:
-    return {
-        "type": "snapshot",
-        "version": agent.snapshot_version,
-        "snapshot": agent_snapshot(agent, legs),
-        "configuration": agent_configuration(agent, settings),
-    }
+    return frame_without_configuration(agent, legs) | {"configuration": agent_configuration(agent, settings)}
 
 
 def snapshot_frame(agent_pk: int) -> dict[str, Any]:
@@ -226,16 +225,19 @@ def snapshot_message(frame: dict[str, Any]) -> dict[str, Any]:
     """The channel-layer message carrying ``frame`` to an agent's sockets: its version, and
     its JSON text, serialized once for every socket of the agent (and cheap for a layer to
     copy or pack, unlike the nested frame)."""
-    return {"type": "ccp.snapshot", "version": frame["version"], "text": json.dumps(frame)}
+    return message_of(frame["version"], json.dumps(frame))
+
+
+def message_of(version: int, text: str) -> dict[str, Any]:
+    return {"type": "ccp.snapshot", "version": version, "text": text}
 
 
 def frame_message(agent: Agent, legs: list[Connection], settings: InstanceSettings) -> dict[str, Any]:
     """``snapshot_message(agent_frame(agent, legs, settings))``, the configuration's JSON
     put together from cached parts (configuration_json): at every change on the engine's
     thread, 13 of its 15 µs went to serializing the configuration, which seldom changes."""
-    frame = {"type": "snapshot", "version": agent.snapshot_version, "snapshot": agent_snapshot(agent, legs)}
-    text = f'{json.dumps(frame)[:-1]}, "configuration": {configuration_json(agent, settings)}}}'
-    return {"type": "ccp.snapshot", "version": agent.snapshot_version, "text": text}
+    frame = json.dumps(frame_without_configuration(agent, legs))
+    return message_of(agent.snapshot_version, f'{frame[:-1]}, "configuration": {configuration_json(agent, settings)}}}')
 
 
 def push_on_commit(changes: Changes, agent: Agent, legs: list[Connection]) -> None:
