@@ -7,12 +7,28 @@ that production never mounts:
 - ``POST /bench/trigger``: runs, inside the server process (where the embedded channel
   layer lives), either real engine service calls (``put_agent_state`` for each agent pk
   given) or bare ``group_send`` calls to floor groups, stamping the time of each call; or,
-  for the time to ring, makes one agent Available or starts an inbound call.
+  for the time to ring, makes one agent Available or starts an inbound call;
+- ``POST /bench/collections``: the cycle collector's collections since the last call, by
+  generation: how many, and the longest and total time each generation stopped the
+  process for;
+- ``POST /bench/stalls``: with ``BENCH_WATCHDOG_MS`` set, each time since the last call that
+  the event loop was late by more than that many milliseconds, with every thread's stack
+  sampled while it was (``Watchdog``);
+- ``POST /bench/census``: the objects the cycle collector tracks (all generations and the
+  frozen ones), the most common types among them, and how long a full collection of them
+  takes: what one socket costs the collector, and how long a full collection stops the
+  process for.
 """
 
 import asyncio
+import gc
 import json
+import os
+import sys
+import threading
 import time
+import traceback
+from collections import Counter
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -120,12 +136,144 @@ async def trigger(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": answer})
 
 
+_collection_started = 0.0
+_collections: list[tuple[int, float, int]] = []  # (generation, ms, objects freed) of each since the last report
+
+
+def time_collection(phase: str, info: dict[str, Any]) -> None:
+    global _collection_started
+    if phase == "start":
+        _collection_started = time.perf_counter()
+    else:
+        ms = (time.perf_counter() - _collection_started) * 1000
+        _collections.append((info["generation"], ms, info["collected"]))
+
+
+gc.callbacks.append(time_collection)
+
+
+def collections() -> dict[str, Any]:
+    taken = _collections[:]
+    del _collections[: len(taken)]
+    report = {}
+    for generation in sorted({g for g, _, _ in taken}):
+        times = [ms for g, ms, _ in taken if g == generation]
+        report[str(generation)] = {
+            "count": len(times),
+            "max_ms": round(max(times), 1),
+            "total_ms": round(sum(times), 1),
+            "freed": sum(freed for g, _, freed in taken if g == generation),
+        }
+    return report
+
+
+class Watchdog:
+    """A thread that watches the event loop's heartbeat (``beat``, every BEAT seconds) and,
+    whenever it is more than ``late_ms`` late, samples every thread's stack (up to SAMPLES
+    times a stall, ``late_ms`` apart): what held the loop up, or what held the GIL it waited
+    for. ``beat`` records each stall's length when the loop comes back."""
+
+    BEAT = 0.01
+    SAMPLES = 3
+    DEPTH = 10
+
+    def __init__(self, late_ms: float) -> None:
+        self.late = late_ms / 1000
+        self.last_beat = time.monotonic()
+        self.samples: list[dict[str, list[str]]] = []
+        self.stalls: list[dict[str, Any]] = []
+        self.not_before = 0.0  # stalls that began earlier are the bench's own (the census)
+        threading.Thread(target=self.watch, name="bench-watchdog", daemon=True).start()
+
+    async def beat(self) -> None:
+        while True:
+            await asyncio.sleep(self.BEAT)
+            now = time.monotonic()
+            late, began = now - self.last_beat - self.BEAT, self.last_beat
+            self.last_beat = now
+            if late > self.late:
+                samples, self.samples = self.samples, []
+                if began >= self.not_before:
+                    self.stalls.append({"ms": round(late * 1000, 1), "samples": samples})
+
+    def watch(self) -> None:
+        sampled_at = 0.0
+        while True:
+            time.sleep(self.BEAT)
+            now = time.monotonic()
+            if now - self.last_beat - self.BEAT > self.late and now - sampled_at >= self.late:
+                if len(self.samples) < self.SAMPLES:
+                    self.samples.append(self.stacks())
+                sampled_at = now
+
+    def stacks(self) -> dict[str, list[str]]:
+        names = {t.ident: t.name for t in threading.enumerate()}
+        stacks = {}
+        for ident, frame in sys._current_frames().items():
+            name = names.get(ident, str(ident))
+            if name == "bench-watchdog":
+                continue
+            stacks[name] = [
+                f"{'/'.join(f.filename.split('/')[-2:])}:{f.lineno} {f.name}"
+                for f in traceback.extract_stack(frame)[-self.DEPTH :]
+            ]
+        return stacks
+
+    def report(self) -> list[dict[str, Any]]:
+        taken = self.stalls[:]
+        del self.stalls[: len(taken)]
+        return taken
+
+
+watchdog = Watchdog(float(os.environ["BENCH_WATCHDOG_MS"])) if os.environ.get("BENCH_WATCHDOG_MS") else None
+_heartbeat: "asyncio.Task[None] | None" = None
+
+
+def census() -> dict[str, Any]:
+    tracked = gc.get_objects()
+    types = Counter(type(o).__qualname__ for o in tracked).most_common(25)
+    count = len(tracked)
+    del tracked
+    started, cpu_started = time.perf_counter(), time.process_time()
+    gc.collect()
+    _collections.pop()  # not the process's own
+    return {
+        "tracked": count,
+        "frozen": gc.get_freeze_count(),
+        "full_collection_ms": round((time.perf_counter() - started) * 1000, 1),
+        "full_collection_cpu_ms": round((time.process_time() - cpu_started) * 1000, 1),
+        "types": types,
+    }
+
+
+async def reply_json(send: Any, body: dict[str, Any]) -> None:
+    answer = json.dumps(body).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": answer})
+
+
 floor_router = URLRouter([path("ws/floor/<slug:group>/", FloorConsumer.as_asgi())])
 
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    global _heartbeat
+    if watchdog is not None and _heartbeat is None:
+        _heartbeat = asyncio.create_task(watchdog.beat())
     if scope["type"] == "http" and scope["path"] == "/bench/trigger":
         return await trigger(scope, receive, send)
+    if scope["type"] == "http" and scope["path"] == "/bench/collections":
+        await read_body(receive)
+        return await reply_json(send, collections())
+    if scope["type"] == "http" and scope["path"] == "/bench/stalls":
+        await read_body(receive)
+        return await reply_json(send, {"stalls": watchdog.report() if watchdog else None})
+    if scope["type"] == "http" and scope["path"] == "/bench/census":
+        await read_body(receive)
+        report = census()  # on the loop: the whole process stops, as in a collection
+        if watchdog is not None:
+            watchdog.not_before = time.monotonic()
+        return await reply_json(send, report)
     if scope["type"] == "websocket" and scope["path"].startswith("/ws/floor/"):
         return await floor_router(scope, receive, send)
     return await ccphost_application(scope, receive, send)

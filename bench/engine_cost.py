@@ -10,12 +10,14 @@ The full bench (bench.run) measures the server under load; this tells where a ch
 CPU goes, which bounds what one core can do."""
 
 import argparse
+import gc
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 from bench.run import ROOT, mode_env
@@ -57,12 +59,26 @@ def measure(changes: int, agents: int) -> dict[str, float | str]:
         toggle(bench[n % len(bench)])
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     server = backend_cpu_seconds(backend) - server
+    # What the changes leave for the cycle collector: objects freed only by a collection
+    # (in reference cycles), which make the process's collections longer and more frequent.
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    for n in range(len(bench)):
+        toggle(bench[n % len(bench)])
+    garbage = gc.collect()
+    kinds = Counter(type(o).__qualname__ for o in gc.garbage).most_common(6)
+    gc.garbage.clear()
+    gc.set_debug(0)
+    gc.enable()
     return {
         "database": connection.vendor,
         "changes": changes,
         "wall_ms": round(1000 * wall / changes, 3),
         "process_cpu_ms": round(1000 * cpu / changes, 3),
         "database_cpu_ms": round(1000 * server / changes, 3) if backend else "in process",
+        "cyclic_garbage_per_change": round(garbage / len(bench), 1),
+        "cyclic_garbage_kinds": ", ".join(f"{kind} {count // len(bench)}" for kind, count in kinds),
     }
 
 

@@ -115,6 +115,7 @@ class Server:
         command += ["--ws-max-size", "65536", "--backlog", "16384"]
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
         self.port = port
+        self.workers = workers
 
     def wait_ready(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -335,33 +336,76 @@ async def time_to_ring(port: int, pairs: list[list[Any]], count: int) -> dict[st
     return phase.summary()
 
 
+async def collections_since(port: int) -> dict[str, Any]:
+    """The server's cycle collections since the last call, by generation (bench.app)."""
+    report: dict[str, Any] = json.loads(await post_json(port, "/bench/collections", {}))
+    return report
+
+
+async def stalls_since(port: int) -> list[dict[str, Any]] | None:
+    """The server's event-loop stalls since the last call (bench.app.Watchdog), or None
+    without --watchdog."""
+    stalls: list[dict[str, Any]] | None = json.loads(await post_json(port, "/bench/stalls", {}))["stalls"]
+    return stalls
+
+
+def longest_collection(report: dict[str, Any]) -> float:
+    return max((g["max_ms"] for g in report.values()), default=0.0)
+
+
 async def benchmark(
     args: argparse.Namespace, port: int, pairs: list[list[Any]], server: Server
 ) -> list[dict[str, Any]]:
     results = []
     idle_rss = rss_kib(server.process.pid)
+    # One process's census: taken only where one process serves all the sockets.
+    census = server.workers == 1
+    idle_census = json.loads(await post_json(port, "/bench/census", {})) if census else {}
     clients = [CcpClient(port, pk, key) for pk, key in pairs]
     connect_seconds = await connect_all(clients)
     await asyncio.sleep(1)
     held_rss = rss_kib(server.process.pid)
-    results.append(
-        {
-            "name": "ccp_sockets_connected",
-            "sockets": len(clients),
-            "seconds": round(connect_seconds, 2),
-            "per_second": round(len(clients) / connect_seconds, 1),
-            "kib_per_socket": round((held_rss - idle_rss) / len(clients), 1),
-        }
-    )
+    connect_collections = await collections_since(port) if census else {}
+    connect_stalls = await stalls_since(port)
+    held_census = json.loads(await post_json(port, "/bench/census", {})) if census else {}
+    connected = {
+        "name": "ccp_sockets_connected",
+        "sockets": len(clients),
+        "seconds": round(connect_seconds, 2),
+        "per_second": round(len(clients) / connect_seconds, 1),
+        "kib_per_socket": round((held_rss - idle_rss) / len(clients), 1),
+    }
+    if census:
+        # What the cycle collector must look at for each socket, and how long a full
+        # collection (which the interpreter runs now and then) stops the process for.
+        connected["tracked_per_socket"] = round((held_census["tracked"] - idle_census["tracked"]) / len(clients), 1)
+        connected["full_collection_ms"] = held_census["full_collection_ms"]
+        connected["most_tracked"] = held_census["types"][:10]
+        connected["collections"] = connect_collections
+        connected["gc_max_ms"] = longest_collection(connect_collections)
+    if connect_stalls is not None:
+        connected["stalls"] = connect_stalls
+    results.append(connected)
     fanout = Phase("snapshot_fanout")
     for client in clients:
         client.phase = fanout
     await drive(port, fanout, args.rate, args.seconds, "agents", [c.agent_pk for c in clients])
     fanout.extra["rate_asked"] = args.rate
+    if census:
+        fanout.extra["collections"] = await collections_since(port)
+        fanout.extra["gc_max_ms"] = longest_collection(fanout.extra["collections"])
+    if (stalls := await stalls_since(port)) is not None:
+        fanout.extra["stalls"] = stalls
     for client in clients:
         client.phase = None
     results.append(fanout.summary())
-    results.append((await api_round_trips(clients[: args.api_sockets], args.api_rate, args.seconds)).summary())
+    api = await api_round_trips(clients[: args.api_sockets], args.api_rate, args.seconds)
+    if census:
+        api.extra["collections"] = await collections_since(port)
+        api.extra["gc_max_ms"] = longest_collection(api.extra["collections"])
+    if (stalls := await stalls_since(port)) is not None:
+        api.extra["stalls"] = stalls
+    results.append(api.summary())
     for client in clients:
         await client.ws.close()
 
@@ -395,6 +439,9 @@ def print_table(results: list[dict[str, Any]]) -> None:
         "p99_ms",
         "max_ms",
         "kib_per_socket",
+        "tracked_per_socket",
+        "full_collection_ms",
+        "gc_max_ms",
         "ratio",
         "skipped",
     ]
@@ -420,6 +467,13 @@ def main() -> int:
         help="channel layer: ccphost's (default), Channels' stock in-memory one (embedded), "
         "or channels_redis' RedisChannelLayer instead of its pub/sub layer (scaled)",
     )
+    parser.add_argument(
+        "--watchdog",
+        type=float,
+        metavar="MS",
+        help="sample every server thread's stack whenever its event loop is more than MS late, "
+        "and write each such stall into the JSON",
+    )
     parser.add_argument("--quick", action="store_true", help="seconds and small counts, for CI")
     parser.add_argument("--output", type=Path, default=ROOT / "var" / "bench")
     args = parser.parse_args()
@@ -438,6 +492,9 @@ def main() -> int:
     var_dir = Path(tempfile.mkdtemp(prefix="ccphost-bench-"))
     port = free_port()
     env = mode_env(args.mode, var_dir, port, args.layer)
+    env.pop("BENCH_WATCHDOG_MS", None)
+    if args.watchdog:
+        env["BENCH_WATCHDOG_MS"] = str(args.watchdog)
     if args.mode == "scaled":
         subprocess.run([sys.executable, "tools/ensure_database.py"], cwd=ROOT, env=env, check=True)
     setup = subprocess.run(
