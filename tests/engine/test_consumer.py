@@ -332,3 +332,20 @@ async def test_repeated_or_old_snapshots_are_not_resent(instance, django_user_mo
     assert newer["version"] == first["version"] + 1
     assert await socket.receive_nothing(timeout=0.6)  # the watcher sees nothing missing
     await socket.disconnect()
+
+
+async def test_the_watchers_look_at_all_agents_reads_them_in_chunks(instance, django_user_model, monkeypatch):
+    """Of several agents, one statement per LOOK_ALL_CHUNK of them: each one behind is found,
+    and only those behind."""
+    monkeypatch.setattr("ccphost.ccp.consumers.LOOK_ALL_CHUNK", 2)
+    monkeypatch.setattr("ccphost.ccp.consumers.WATCH_ALL_SECONDS", 1000.0)  # the watcher's own: at its start only
+    agents = await setup_center(instance, django_user_model, "ada", "bob", "cy")
+    sockets = [await open_socket(agent.user) for agent in agents]
+    firsts = [await signed_in_agent(socket) for socket in sockets]
+    await asyncio.sleep(0.6)  # past the watcher's first look, at all agents
+    for agent in (agents[0], agents[2]):
+        await database_sync_to_async(grow_version_with_an_old_stamp)(agent)
+    versions = await database_sync_to_async(consumers.snapshot_versions)(None)
+    assert versions == {agents[0].pk: firsts[0]["version"] + 1, agents[2].pk: firsts[2]["version"] + 1}
+    for socket in sockets:
+        await socket.disconnect()
