@@ -235,10 +235,16 @@ def census() -> dict[str, Any]:
     count = len(tracked)
     del tracked
     started, cpu_started = time.perf_counter(), time.process_time()
-    gc.collect()
+    freed = gc.collect()
     _collections.pop()  # not the process's own
+    tracked = gc.get_objects()
+    count_after, types_after = len(tracked), Counter(type(o).__qualname__ for o in tracked).most_common(25)
+    del tracked
     return {
         "tracked": count,
+        "freed": freed,
+        "tracked_after_collection": count_after,
+        "types_after_collection": types_after,
         "frozen": gc.get_freeze_count(),
         "full_collection_ms": round((time.perf_counter() - started) * 1000, 1),
         "full_collection_cpu_ms": round((time.process_time() - cpu_started) * 1000, 1),

@@ -353,6 +353,32 @@ def longest_collection(report: dict[str, Any]) -> float:
     return max((g["max_ms"] for g in report.values()), default=0.0)
 
 
+async def closed_census(port: int, sockets: int, idle: dict[str, Any]) -> dict[str, Any]:
+    """Once the server has let every closed CCP socket go (each close records a LOGOUT on
+    the engine's thread, so that takes a while): what stays, against the census before the
+    sockets connected (what first use leaves: caches, compiled queries; a leak if it grows
+    with sockets), and the garbage in reference cycles a full collection freed (memory that
+    only a collection returns)."""
+    freed, previous, started = 0, None, time.monotonic()
+    while True:
+        await asyncio.sleep(3)
+        after = json.loads(await post_json(port, "/bench/census", {}))
+        freed += after["freed"]
+        now = after["tracked_after_collection"]
+        if (previous is not None and previous - now < sockets) or time.monotonic() - started > 120:
+            break
+        previous = now
+    return {
+        "name": "ccp_sockets_closed",
+        "sockets": sockets,
+        "seconds": round(time.monotonic() - started, 1),
+        "tracked_per_socket": round((now - idle["tracked_after_collection"]) / sockets, 1),
+        "cyclic_garbage_per_socket": round(freed / sockets, 1),
+        "full_collection_ms": after["full_collection_ms"],
+        "most_tracked": after["types_after_collection"][:10],
+    }
+
+
 async def benchmark(
     args: argparse.Namespace, port: int, pairs: list[list[Any]], server: Server
 ) -> list[dict[str, Any]]:
@@ -408,6 +434,8 @@ async def benchmark(
     results.append(api.summary())
     for client in clients:
         await client.ws.close()
+    if census:
+        results.append(await closed_census(port, len(clients), idle_census))
 
     floor_clients = [FloorClient(port, i) for i in range(len(pairs))]
     await connect_all(floor_clients)
