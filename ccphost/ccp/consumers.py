@@ -233,7 +233,7 @@ class CcpConsumer(FrameLimitedConsumer):
         if self.frame_sender is not None:
             self.frame_sender.cancel()
         await self.channel_layer.group_discard(self.agent.group_name, self.channel_name)
-        await engine_sync_to_async(sockets.close_ccp_socket)(self.channel_name)
+        await engine_sync_to_async(sockets.close_ccp_socket)(self.agent, self.channel_name)
         await self.release_channel()
 
     async def release_channel(self) -> None:

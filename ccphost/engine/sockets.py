@@ -7,6 +7,7 @@ the CCP page) keep live rows fresh, and rows unseen for STALE_AFTER are ignored 
 from datetime import timedelta
 from typing import Any
 
+from django.db import connection
 from django.utils import timezone
 
 from ccphost.engine.core import SAVE_EVENT_SNAPSHOT, Changes, engine_change, engine_lock, settle
@@ -48,25 +49,45 @@ def open_ccp_socket(agent: Agent, channel_name: str, session_key: str) -> dict[s
         return agent_frame(agent, legs, changes.settings)
 
 
-def close_ccp_socket(channel_name: str) -> None:
-    """Forget the socket (LOGOUT on the agent's last); under the agent's lock, unless closing
-    it ends MultipleCcpWindows and makes the agent routable again."""
-    socket = CcpSocket.objects.select_related("agent__instance").filter(channel_name=channel_name).first()
-    if socket is None:
-        return
+def close_ccp_socket(agent: Agent, channel_name: str) -> None:
+    """Forget the agent's socket (LOGOUT on the agent's last); under the agent's lock, unless
+    closing it ends MultipleCcpWindows and makes the agent routable again.
+
+    ``agent``: as the socket's consumer read it when it opened (with its instance). Its socket
+    rows are read with a prepared query and the row deleted by its key: the ORM's lookup,
+    ``delete()`` and ``exists()`` made a close cost three times an open, and thousands of
+    sockets closing at once (a network drop) held the engine's thread for minutes at 10,000
+    (bench.run's ccp_sockets_closed)."""
+    if not any(row.channel_name == channel_name for row in AGENT_SOCKETS(agent.pk)):
+        return  # gone already: purged as stale, or with its agent
 
     def close(changes: Changes) -> None:
-        agent = changes.agent(socket.agent_id)
-        CcpSocket.objects.filter(channel_name=channel_name).delete()
-        remaining = CcpSocket.objects.filter(agent=agent, last_seen__gte=changes.now - STALE_AFTER)
-        if not remaining.exists():
-            record_agent_event(changes, agent, "LOGOUT")
-            SAVE_EVENT_SNAPSHOT(agent)
-        if agent.error_state == MULTIPLE_WINDOWS and remaining.values("session_key").distinct().count() <= 1:
-            agent.error_state = ""
+        locked = changes.agent(agent.pk)
+        rows = AGENT_SOCKETS(agent.pk)
+        mine = [row.pk for row in rows if row.channel_name == channel_name]
+        if not mine:
+            return
+        delete_sockets(mine)
+        fresh_after = changes.now - STALE_AFTER
+        remaining = [row for row in rows if row.pk not in mine and row.last_seen >= fresh_after]
+        if not remaining:
+            record_agent_event(changes, locked, "LOGOUT")
+            SAVE_EVENT_SNAPSHOT(locked)
+        if locked.error_state == MULTIPLE_WINDOWS and len({row.session_key for row in remaining}) <= 1:
+            locked.error_state = ""
             settle(changes)
 
-    engine_change(socket.agent.instance, close, agent_pk=socket.agent_id, settled=False)
+    engine_change(agent.instance, close, agent_pk=agent.pk, settled=False)
+
+
+def delete_sockets(pks: list[int]) -> None:
+    """Delete socket rows by key, without the ORM's deletion collector (nothing refers to
+    a socket row, and it has no signals)."""
+    table = connection.ops.quote_name(CcpSocket._meta.db_table)
+    marks = ", ".join(["%s"] * len(pks))
+    with connection.cursor() as cursor:
+        key = connection.ops.quote_name(CcpSocket._meta.pk.column)
+        cursor.execute(f"DELETE FROM {table} WHERE {key} IN ({marks})", pks)  # noqa: S608 (placeholders only)
 
 
 def ccp_socket_alive(channel_name: str) -> None:

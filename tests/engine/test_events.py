@@ -44,8 +44,8 @@ def test_agent_events_have_amazons_shape(center, ada):
 def test_login_and_logout_with_the_first_and_last_socket(center, ada):
     sockets.open_ccp_socket(ada, "chan-1", "session-1")
     sockets.open_ccp_socket(ada, "chan-2", "session-1")
-    sockets.close_ccp_socket("chan-1")
-    sockets.close_ccp_socket("chan-2")
+    sockets.close_ccp_socket(ada, "chan-1")
+    sockets.close_ccp_socket(ada, "chan-2")
     sockets.record_heartbeat(ada)
     types = list(EngineEvent.objects.filter(agent=ada, stream="agent").values_list("event_type", flat=True))
     assert types.count("LOGIN") == 1 and types.count("LOGOUT") == 1
@@ -64,6 +64,25 @@ def test_stale_sockets_of_a_dead_process_do_not_count(center, ada):
     ada.refresh_from_db()
     assert ada.state_name == "Available"  # not MultipleCcpWindows
     assert list(CcpSocket.objects.values_list("channel_name", flat=True)) == ["chan-new"]
+
+
+def test_closing_a_socket_already_purged_or_of_a_deleted_agent_records_nothing(center, ada, make_agent):
+    """A process that closes a socket another purged as stale, or whose agent was deleted
+    since it opened: nothing to forget, no LOGOUT; the agent's other socket stays."""
+    from ccphost.engine.models import Agent, CcpSocket
+
+    sockets.open_ccp_socket(ada, "chan-1", "session-1")
+    sockets.open_ccp_socket(ada, "chan-2", "session-1")
+    CcpSocket.objects.filter(channel_name="chan-1").delete()
+    sockets.close_ccp_socket(ada, "chan-1")
+    assert list(CcpSocket.objects.values_list("channel_name", flat=True)) == ["chan-2"]
+    assert not EngineEvent.objects.filter(agent=ada, event_type="LOGOUT").exists()
+
+    bob = make_agent("bob")
+    sockets.open_ccp_socket(bob, "chan-bob", "session-bob")
+    Agent.objects.filter(pk=bob.pk).delete()
+    sockets.close_ccp_socket(bob, "chan-bob")
+    assert not CcpSocket.objects.filter(channel_name="chan-bob").exists()
 
 
 def test_sequence_numbers_grow_per_instance(center, ada, basic_queue):

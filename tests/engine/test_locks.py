@@ -154,7 +154,7 @@ def test_closing_the_second_browser_routes_the_waiting_contact(center, make_agen
     sockets.open_ccp_socket(ada, "chan-b", "session-b")
     contact = call(center, basic_queue)
     assert fresh(contact).waiting_since is not None
-    sockets.close_ccp_socket("chan-b")
+    sockets.close_ccp_socket(ada, "chan-b")
     assert fresh(contact).agent == ada
     assert fresh(ada).state_name == "PendingBusy"
 
