@@ -271,12 +271,16 @@ if CCPHOST_SOCKET_BURST < 1 or CCPHOST_SOCKET_RATE < 1:
     raise ImproperlyConfigured("CCPHOST_SOCKET_BURST and CCPHOST_SOCKET_RATE must be at least 1")
 # CPython's cycle collector in a serving process (applied by ccphost/asgi.py): with the
 # interpreter's thresholds (700, 10, 10), a bench process holding 10,000 CCP sockets (some
-# 6 M objects) stopped for full collections of up to 1.5 s, 35 times in one run
+# 6 M objects) stopped for full collections of up to 1.5 s, 35 times in one run. Then
+# (100000, 50, 100) made full collections rare, but each young collection looked at
+# 100,000 objects (115-230 ms on a slow day) and the middle one at up to 50 times that
+# (a 2.6 s stop). (5000, 10, 1000): young collections of 20-47 ms, middle ones of at most
+# 11 young ones' survivors (66-135 ms), full ones no more often than before
 # (docs/performance.md). Three whole numbers, as for gc.set_threshold; empty: the defaults.
-_gc_thresholds = env_list("CCPHOST_GC_THRESHOLDS", ["100000", "50", "100"])
+_gc_thresholds = env_list("CCPHOST_GC_THRESHOLDS", ["5000", "10", "1000"])
 if _gc_thresholds and (len(_gc_thresholds) != 3 or not all(t.isdigit() for t in _gc_thresholds)):
     raise ImproperlyConfigured(
-        f"CCPHOST_GC_THRESHOLDS must be three whole numbers, as 100000,50,100; got {_gc_thresholds}"
+        f"CCPHOST_GC_THRESHOLDS must be three whole numbers, as 5000,10,1000; got {_gc_thresholds}"
     )
 CCPHOST_GC_THRESHOLDS = tuple(int(t) for t in _gc_thresholds)
 

@@ -24,7 +24,7 @@ def thresholds_with(value: str | None) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(None, "(100000, 50, 100)"), ("5000,20,30", "(5000, 20, 30)"), ("", "(700, 10, 10)")],
+    [(None, "(5000, 10, 1000)"), ("100000,20,30", "(100000, 20, 30)"), ("", "(700, 10, 10)")],
 )
 def test_the_asgi_process_collects_with_the_configured_thresholds(value, expected):
     run = thresholds_with(value)
