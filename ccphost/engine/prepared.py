@@ -130,6 +130,11 @@ class PreparedUpdate(Generic[M]):
             loaded.update((f.attname, getattr(obj, f.attname)) for f in fields if f.attname in loaded)
 
 
+def placeholders(count: int) -> str:
+    """``count`` parameter marks for a raw statement's ``IN (...)``: the values stay parameters."""
+    return ", ".join(["%s"] * count)
+
+
 # Where a row read by a PreparedQuery keeps the values it was read with (less its mutable
 # ones), for PreparedUpdate to write only what changed.
 LOADED = "_prepared_loaded_values"

@@ -13,7 +13,7 @@ from django.utils import timezone
 from ccphost.engine.core import SAVE_EVENT_SNAPSHOT, Changes, engine_change, engine_lock, settle
 from ccphost.engine.events import agent_event_snapshot, record_agent_event
 from ccphost.engine.models import Agent, CcpSocket
-from ccphost.engine.prepared import PreparedQuery
+from ccphost.engine.prepared import PreparedQuery, placeholders
 from ccphost.engine.snapshots import agent_frame
 
 MULTIPLE_WINDOWS = "MultipleCcpWindows"
@@ -83,11 +83,12 @@ def close_ccp_socket(agent: Agent, channel_name: str) -> None:
 def delete_sockets(pks: list[int]) -> None:
     """Delete socket rows by key, without the ORM's deletion collector (nothing refers to
     a socket row, and it has no signals)."""
-    table = connection.ops.quote_name(CcpSocket._meta.db_table)
-    marks = ", ".join(["%s"] * len(pks))
+    quote, meta = connection.ops.quote_name, CcpSocket._meta
     with connection.cursor() as cursor:
-        key = connection.ops.quote_name(CcpSocket._meta.pk.column)
-        cursor.execute(f"DELETE FROM {table} WHERE {key} IN ({marks})", pks)  # noqa: S608 (placeholders only)
+        cursor.execute(
+            f"DELETE FROM {quote(meta.db_table)} WHERE {quote(meta.pk.column)} IN ({placeholders(len(pks))})",  # noqa: S608 (names and placeholders)
+            pks,
+        )
 
 
 def ccp_socket_alive(channel_name: str) -> None:
