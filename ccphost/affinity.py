@@ -21,8 +21,10 @@ What it costs: the process has one core, so work that ran beside it on another c
 socket sends, SQLite's own work) waits its turn. With 10,000 sockets in one process,
 connects (31-42 s against 43-51 s) and the fan-out (513-593/s against 391-508/s) gained,
 but API round trips stalled now and then in both modes (p99 above the 50 ms target in 4
-of 6 pinned runs and 3 of 5 unpinned ones). Until those stalls are understood, off by
-default, for a deployment to choose by measuring.
+of 6 pinned runs and 3 of 5 unpinned ones). Off by default, for a deployment to choose by
+measuring, and because the registry spreads only processes that share ``CCPHOST_VAR_DIR``:
+separate deployments on one host (containers, each with a directory of its own and, under a
+CPU quota rather than a CPU set, the host's CPUs) would each take the same first CPU.
 
 ``CCPHOST_CPU_AFFINITY``: ``off`` (the default), ``auto`` (any CPU the process may use),
 or a list of CPU numbers to choose from (``2,3``).

@@ -273,10 +273,12 @@ if CCPHOST_SOCKET_BURST < 1 or CCPHOST_SOCKET_RATE < 1:
 # interpreter's thresholds (700, 10, 10), a bench process holding 10,000 CCP sockets (some
 # 6 M objects) stopped for full collections of up to 1.5 s, 35 times in one run. Then
 # (100000, 50, 100) made full collections rare, but each young collection looked at
-# 100,000 objects (115-230 ms on a slow day) and the middle one at up to 50 times that
-# (a 2.6 s stop). (5000, 10, 1000): young collections of 20-47 ms, middle ones of at most
-# 11 young ones' survivors (66-135 ms), full ones no more often than before
-# (docs/performance.md). Three whole numbers, as for gc.set_threshold; empty: the defaults.
+# 100,000 objects (115-235 ms on a slow day) and the middle one at up to 50 times that
+# (a 2.6 s stop). (5000, 10, 1000): young collections of 16-47 ms, middle ones of at most
+# 11 young ones' survivors (66-176 ms), and a full one at most every 55 M objects the
+# process gains (10,000 sockets connecting gain 1.9 M), where it was 510 M; about 2% more
+# of the time collecting (docs/performance.md). Three whole numbers, as for
+# gc.set_threshold; empty: the defaults.
 _gc_thresholds = env_list("CCPHOST_GC_THRESHOLDS", ["5000", "10", "1000"])
 if _gc_thresholds and (len(_gc_thresholds) != 3 or not all(t.isdigit() for t in _gc_thresholds)):
     raise ImproperlyConfigured(
