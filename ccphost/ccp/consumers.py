@@ -30,7 +30,7 @@ from ccphost.background import start_once
 from ccphost.ccp.ratelimit import FrameLimitedConsumer
 from ccphost.engine import sockets, timers
 from ccphost.engine.api import handle_api_request
-from ccphost.engine.core import EngineError
+from ccphost.engine.core import EngineError, let_go_of_settings
 from ccphost.engine.models import Agent
 from ccphost.engine.prepared import PreparedQuery, placeholders
 from ccphost.engine.snapshots import snapshot_frame, snapshot_message
@@ -97,7 +97,10 @@ def request_id_of(frame: Any) -> Any:
 
 def run_api_request(agent_pk: int, method: str, params: Any) -> Any:
     (agent,) = REQUEST_AGENT(agent_pk)
-    return handle_api_request(agent, method, params)
+    try:
+        return handle_api_request(agent, method, params)
+    finally:
+        let_go_of_settings(agent.instance)  # a cycle with its settings row otherwise (core)
 
 
 # This process's CCP sockets by agent, for the version watcher.

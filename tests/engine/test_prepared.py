@@ -1,6 +1,7 @@
 """engine.prepared: a lookup compiled once gives the same rows and relations as the ORM,
 for any later arguments, on this thread and others; a shape it cannot prepare is refused."""
 
+import gc
 import re
 import threading
 from collections.abc import Iterator
@@ -225,3 +226,49 @@ def test_a_row_not_read_by_a_prepared_query_is_written_whole(center, make_agent)
         core.SAVE_AGENT(copy)
     assert len(updates) == 1 and "extension" in updates[0]
     assert fresh(ada).extension == ""
+
+
+@contextmanager
+def cyclic_garbage() -> Iterator[list]:
+    """What the block leaves for the cycle collector: objects in reference cycles only."""
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    found: list = []
+    try:
+        yield found
+        gc.collect()
+        found.extend(gc.garbage)
+    finally:
+        gc.garbage.clear()
+        gc.set_debug(0)
+        gc.enable()
+
+
+def test_an_agents_change_leaves_no_instance_for_the_cycle_collector(center, ada):
+    """Read together, an instance and its settings row refer to each other; a change lets go
+    of the cycle when it ends (core.let_go_of_instance), so its rows are freed at once
+    instead of by the collector, whose young collections they made more frequent."""
+    services.put_agent_state(fresh(ada), state(center, "Break"))  # warm: caches filled
+    with cyclic_garbage() as garbage:
+        for name in ("Lunch", "Break", "Lunch"):
+            services.put_agent_state(fresh(ada), state(center, name))
+    kinds = {type(o).__name__ for o in garbage}
+    assert not kinds & {"Instance", "InstanceSettings", "Agent"}, kinds
+
+
+def test_a_ccp_request_leaves_no_instance_for_the_cycle_collector(center, ada):
+    """The request's agent is read with its instance's settings (consumers.REQUEST_AGENT):
+    the same cycle, let go of once the request is answered (core.let_go_of_settings)."""
+    from ccphost.ccp.consumers import run_api_request
+
+    def put(name: str) -> None:
+        answer = run_api_request(ada.pk, "putAgentState", {"state": {"name": name, "type": "not_routable"}})
+        assert "err" not in (answer or {}), answer
+
+    put("Break")  # warm: caches filled
+    with cyclic_garbage() as garbage:
+        for name in ("Lunch", "Break", "Lunch"):
+            put(name)
+    kinds = {type(o).__name__ for o in garbage}
+    assert not kinds & {"Instance", "InstanceSettings", "Agent"}, kinds
