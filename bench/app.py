@@ -119,6 +119,13 @@ async def read_body(receive: Any) -> bytes:
             return body
 
 
+async def reply(send: Any, answer: bytes) -> None:
+    """A 200 answer with a JSON body (or none)."""
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": answer})
+
+
 async def trigger(scope: dict[str, Any], receive: Any, send: Any) -> None:
     request = json.loads(await read_body(receive))
     if request.get("floor"):
@@ -131,9 +138,7 @@ async def trigger(scope: dict[str, Any], receive: Any, send: Any) -> None:
     answer = b""
     if request.get("ring"):
         answer = json.dumps(await database_sync_to_async(ring)(int(request["ring"]), request["step"])).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": answer})
+    await reply(send, answer)
 
 
 _collection_started = 0.0
@@ -253,10 +258,7 @@ def census() -> dict[str, Any]:
 
 
 async def reply_json(send: Any, body: dict[str, Any]) -> None:
-    answer = json.dumps(body).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": answer})
+    await reply(send, json.dumps(body).encode())
 
 
 floor_router = URLRouter([path("ws/floor/<slug:group>/", FloorConsumer.as_asgi())])
