@@ -336,21 +336,24 @@ async def time_to_ring(port: int, pairs: list[list[Any]], count: int) -> dict[st
     return phase.summary()
 
 
-async def collections_since(port: int) -> dict[str, Any]:
-    """The server's cycle collections since the last call, by generation (bench.app)."""
-    report: dict[str, Any] = json.loads(await post_json(port, "/bench/collections", {}))
+async def phase_report(port: int, census: bool) -> dict[str, Any]:
+    """What the server saw since the last call (bench.app): its cycle collections by
+    generation and the longest (only where one process serves all the sockets: ``census``),
+    and, with --watchdog, its event loop's stalls."""
+    report: dict[str, Any] = {}
+    if census:
+        report["collections"] = json.loads(await post_json(port, "/bench/collections", {}))
+        report["gc_max_ms"] = max((g["max_ms"] for g in report["collections"].values()), default=0.0)
+    stalls = json.loads(await post_json(port, "/bench/stalls", {}))["stalls"]
+    if stalls is not None:
+        report["stalls"] = stalls
     return report
 
 
-async def stalls_since(port: int) -> list[dict[str, Any]] | None:
-    """The server's event-loop stalls since the last call (bench.app.Watchdog), or None
-    without --watchdog."""
-    stalls: list[dict[str, Any]] | None = json.loads(await post_json(port, "/bench/stalls", {}))["stalls"]
-    return stalls
-
-
-def longest_collection(report: dict[str, Any]) -> float:
-    return max((g["max_ms"] for g in report.values()), default=0.0)
+async def take_census(port: int) -> dict[str, Any]:
+    """The objects the server's collector tracks, and a full collection of them (bench.app)."""
+    census: dict[str, Any] = json.loads(await post_json(port, "/bench/census", {}))
+    return census
 
 
 async def closed_census(port: int, sockets: int, idle: dict[str, Any]) -> dict[str, Any]:
@@ -362,7 +365,7 @@ async def closed_census(port: int, sockets: int, idle: dict[str, Any]) -> dict[s
     freed, previous, started = 0, None, time.monotonic()
     while True:
         await asyncio.sleep(3)
-        after = json.loads(await post_json(port, "/bench/census", {}))
+        after = await take_census(port)
         freed += after["freed"]
         now = after["tracked_after_collection"]
         if (previous is not None and previous - now < sockets) or time.monotonic() - started > 120:
@@ -386,14 +389,13 @@ async def benchmark(
     idle_rss = rss_kib(server.process.pid)
     # One process's census: taken only where one process serves all the sockets.
     census = server.workers == 1
-    idle_census = json.loads(await post_json(port, "/bench/census", {})) if census else {}
+    idle_census = await take_census(port) if census else {}
     clients = [CcpClient(port, pk, key) for pk, key in pairs]
     connect_seconds = await connect_all(clients)
     await asyncio.sleep(1)
     held_rss = rss_kib(server.process.pid)
-    connect_collections = await collections_since(port) if census else {}
-    connect_stalls = await stalls_since(port)
-    held_census = json.loads(await post_json(port, "/bench/census", {})) if census else {}
+    connect_report = await phase_report(port, census)  # before the census and its own collection
+    held_census = await take_census(port) if census else {}
     connected = {
         "name": "ccp_sockets_connected",
         "sockets": len(clients),
@@ -407,30 +409,18 @@ async def benchmark(
         connected["tracked_per_socket"] = round((held_census["tracked"] - idle_census["tracked"]) / len(clients), 1)
         connected["full_collection_ms"] = held_census["full_collection_ms"]
         connected["most_tracked"] = held_census["types"][:10]
-        connected["collections"] = connect_collections
-        connected["gc_max_ms"] = longest_collection(connect_collections)
-    if connect_stalls is not None:
-        connected["stalls"] = connect_stalls
-    results.append(connected)
+    results.append(connected | connect_report)
     fanout = Phase("snapshot_fanout")
     for client in clients:
         client.phase = fanout
     await drive(port, fanout, args.rate, args.seconds, "agents", [c.agent_pk for c in clients])
     fanout.extra["rate_asked"] = args.rate
-    if census:
-        fanout.extra["collections"] = await collections_since(port)
-        fanout.extra["gc_max_ms"] = longest_collection(fanout.extra["collections"])
-    if (stalls := await stalls_since(port)) is not None:
-        fanout.extra["stalls"] = stalls
+    fanout.extra.update(await phase_report(port, census))
     for client in clients:
         client.phase = None
     results.append(fanout.summary())
     api = await api_round_trips(clients[: args.api_sockets], args.api_rate, args.seconds)
-    if census:
-        api.extra["collections"] = await collections_since(port)
-        api.extra["gc_max_ms"] = longest_collection(api.extra["collections"])
-    if (stalls := await stalls_since(port)) is not None:
-        api.extra["stalls"] = stalls
+    api.extra.update(await phase_report(port, census))
     results.append(api.summary())
     for client in clients:
         await client.ws.close()
