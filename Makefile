@@ -40,7 +40,7 @@ run: deps saml-deps
 	@echo "Sample CRM: http://$(HOST):$(CRM_PORT)/"
 	$(BIN)/python -m http.server $(CRM_PORT) --bind $(HOST) --directory examples/crm >/dev/null 2>&1 & \
 	trap 'kill $$!' EXIT INT TERM; \
-	$(BIN)/uvicorn ccphost.asgi:application --host $(HOST) --port $(PORT)
+	$(BIN)/python -m ccphost.serve --host $(HOST) --port $(PORT)
 
 # Scale-out on this machine: PostgreSQL + Redis + WORKERS uvicorn processes behind one port.
 WORKERS ?= 2
@@ -49,7 +49,7 @@ run-scaled: deps
 	$(SCALED_ENV) $(BIN)/python tools/ensure_database.py
 	$(SCALED_ENV) $(BIN)/python manage.py migrate --noinput
 	$(SCALED_ENV) $(BIN)/python manage.py demo
-	$(SCALED_ENV) $(BIN)/uvicorn ccphost.asgi:application --host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log
+	$(SCALED_ENV) $(BIN)/python -m ccphost.serve --host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log
 
 test: test-deps
 	$(MAKE) test-embedded

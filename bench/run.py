@@ -109,10 +109,13 @@ def rss_kib(pid: int) -> int:
 
 
 class Server:
-    def __init__(self, env: dict[str, str], port: int, workers: int) -> None:
-        command = [sys.executable, "-m", "uvicorn", "bench.app:application", "--host", "127.0.0.1"]
+    def __init__(self, env: dict[str, str], port: int, workers: int, deflate: bool = False) -> None:
+        # As `make run` serves (ccphost.serve: its WebSocket settings), the bench's app.
+        command = [sys.executable, "-m", "ccphost.serve", "bench.app:application", "--host", "127.0.0.1"]
         command += ["--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
-        command += ["--ws-max-size", "65536", "--backlog", "16384"]
+        command += ["--backlog", "16384"]
+        if deflate:
+            command += ["--ws-per-message-deflate", "true"]
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
         self.port = port
         self.workers = workers
@@ -492,6 +495,11 @@ def main() -> int:
         help="sample every server thread's stack whenever its event loop is more than MS late, "
         "and write each such stall into the JSON",
     )
+    parser.add_argument(
+        "--ws-deflate",
+        action="store_true",
+        help="accept the clients' per-message compression, as uvicorn does by default (ccphost.serve does not)",
+    )
     parser.add_argument("--quick", action="store_true", help="seconds and small counts, for CI")
     parser.add_argument("--output", type=Path, default=ROOT / "var" / "bench")
     args = parser.parse_args()
@@ -526,7 +534,7 @@ def main() -> int:
         print(setup.stderr, file=sys.stderr)
         parser.exit(1, "bench: setting up the agents failed (above)\n")
     pairs = json.loads(setup.stdout.strip().splitlines()[-1])
-    server = Server(env, port, workers)
+    server = Server(env, port, workers, args.ws_deflate)
     try:
         server.wait_ready()
         results = asyncio.run(benchmark(args, port, pairs, server))

@@ -151,7 +151,7 @@ def test_the_workers_of_a_server_take_different_cpus(tmp_path):
     }
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
-    command = [sys.executable, "-m", "uvicorn", "ccphost.asgi:application", "--port", "0", "--workers", "2"]
+    command = [sys.executable, "-m", "ccphost.serve", "--port", "0", "--workers", "2"]
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     registry = tmp_path / "cpu-affinity.json"
     try:

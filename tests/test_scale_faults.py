@@ -68,7 +68,7 @@ def database_url() -> str:
 
 
 class Worker:
-    """One ccphost ASGI process (uvicorn), as `make run-scaled` starts them."""
+    """One ccphost ASGI process (uvicorn, ccphost.serve), as `make run-scaled` starts them."""
 
     def __init__(self, redis_url: str, log: Path) -> None:
         self.port = free_port()
@@ -86,7 +86,7 @@ class Worker:
             "SITE_URL": self.url,
             "CCPHOST_BACKGROUND_DELIVERY": "0",
         }
-        command = [sys.executable, "-m", "uvicorn", "ccphost.asgi:application", "--host", "127.0.0.1"]
+        command = [sys.executable, "-m", "ccphost.serve", "--host", "127.0.0.1"]
         command += ["--port", str(self.port), "--log-level", "warning", "--no-access-log"]
         with self.log.open("ab") as stderr:
             self.process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=stderr, start_new_session=True)

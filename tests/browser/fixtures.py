@@ -41,10 +41,13 @@ class AsgiServer:
 
     def __init__(self) -> None:
         from ccphost.asgi import application
+        from ccphost.serve import WEBSOCKET_SETTINGS
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(application, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
+        config = uvicorn.Config(
+            application, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off", **WEBSOCKET_SETTINGS
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
