@@ -1,6 +1,7 @@
 """The CCP socket against the real ASGI application (origin check, sessions, channel layer)."""
 
 import asyncio
+import gc
 import json
 import threading
 from datetime import timedelta
@@ -332,6 +333,29 @@ async def test_repeated_or_old_snapshots_are_not_resent(instance, django_user_mo
     assert newer["version"] == first["version"] + 1
     assert await socket.receive_nothing(timeout=0.6)  # the watcher sees nothing missing
     await socket.disconnect()
+
+
+def test_the_watchers_look_at_all_agents_holds_one_chunk_of_rows_at_a_time(instance, django_user_model, monkeypatch):
+    """The rows of a look are tuples the cycle collector counts while they live: the look
+    holds one statement's rows at a time, not all of them (which made the look at 10,000
+    agents set off collections)."""
+    monkeypatch.setattr("ccphost.ccp.consumers.LOOK_ALL_CHUNK", 40)
+    users = [django_user_model.objects.create_user(f"agent{n}") for n in range(400)]
+    pks = [seed.make_agent(instance, user).pk for user in users]
+    gc.collect()
+    gc.disable()
+    try:
+        start, most = gc.get_count()[0], 0
+        seen = []
+        for row in consumers.local_versions(pks):
+            seen.append(row[0])  # an int: not counted
+            most = max(most, gc.get_count()[0] - start)
+    finally:
+        gc.enable()
+    assert sorted(seen) == sorted(pks)
+    # One chunk's rows and the driver's objects for them (psycopg makes more than sqlite3),
+    # not all 400 rows.
+    assert most < 200
 
 
 async def test_the_watchers_look_at_all_agents_reads_them_in_chunks(instance, django_user_model, monkeypatch):
