@@ -24,7 +24,7 @@ from typing import Any
 from asgiref.sync import SyncToAsync
 from channels.db import DatabaseSyncToAsync, database_sync_to_async
 from django.conf import settings
-from django.db import close_old_connections, connection, connections
+from django.db import DEFAULT_DB_ALIAS, close_old_connections, connection, connections
 
 from ccphost.affinity import unpin_this_thread
 
@@ -50,7 +50,16 @@ class EngineSyncToAsync(DatabaseSyncToAsync):
 
 
 def engine_threads() -> int:
-    return 1 if connection.vendor == "sqlite" else max(1, settings.CCPHOST_ENGINE_THREADS)
+    """How many threads run engine calls: called on the event loop, so it reads the database
+    settings, not ``connection``: on the event loop Django's connections are per task
+    (asgiref's Local follows the task's context), and touching one made each task a
+    DatabaseWrapper of its own (a dozen objects in reference cycles: each CCP socket held
+    one, and each left it to the cycle collector when it closed)."""
+    return 1 if is_sqlite() else max(1, settings.CCPHOST_ENGINE_THREADS)
+
+
+def is_sqlite() -> bool:
+    return "sqlite" in settings.DATABASES[DEFAULT_DB_ALIAS]["ENGINE"]
 
 
 def engine_sync_to_async(func: Callable[..., Any]) -> DatabaseSyncToAsync:

@@ -12,6 +12,7 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F
 from django.test import Client
 from django.utils import timezone
@@ -321,6 +322,32 @@ async def test_the_watchers_look_at_all_agents_does_not_wait_for_the_engine(inst
     finally:
         release.set()
         await busy
+    await socket.disconnect()
+
+
+def database_wrappers_of_this_thread() -> int:
+    """Django's connection objects made on this thread (the event loop's, in an async test)."""
+    here = threading.get_ident()
+    return sum(1 for o in gc.get_objects() if isinstance(o, BaseDatabaseWrapper) and o._thread_ident == here)
+
+
+async def test_a_socket_makes_no_database_connection_of_its_own_on_the_event_loop(instance, django_user_model):
+    """On the event loop Django's connections are per task (asgiref's Local follows the
+    task's context): a socket's code there that touched ``connection`` made each socket a
+    DatabaseWrapper of its own, objects in reference cycles that each closed socket left to
+    the cycle collector. The database is the engine's threads' work, with their own."""
+    agents = await setup_center(instance, django_user_model, "ada", "bob", "cy", "dee")
+    socket = await open_socket(agents[0].user)  # the threads' own connections made
+    await signed_in_agent(socket)
+    before = database_wrappers_of_this_thread()
+    others = [await open_socket(agent.user) for agent in agents[1:]]
+    for other in others:
+        await signed_in_agent(other)
+        assert "data" in await request(other, "getEndpoints", {})
+        await other.send_json_to({"type": "heartbeat"})
+        assert await next_frame(other, "heartbeat")
+        await other.disconnect()
+    assert database_wrappers_of_this_thread() == before
     await socket.disconnect()
 
 
