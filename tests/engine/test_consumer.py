@@ -326,9 +326,10 @@ async def test_the_watchers_look_at_all_agents_does_not_wait_for_the_engine(inst
 
 
 def database_wrappers_of_this_thread() -> int:
-    """Django's connection objects made on this thread (the event loop's, in an async test)."""
+    """Django's connection objects made on this thread (the event loop's, in an async test).
+    By type(), not isinstance(): that asks a lazy object (left by other tests) to evaluate."""
     here = threading.get_ident()
-    return sum(1 for o in gc.get_objects() if isinstance(o, BaseDatabaseWrapper) and o._thread_ident == here)
+    return sum(1 for o in gc.get_objects() if issubclass(type(o), BaseDatabaseWrapper) and o._thread_ident == here)
 
 
 async def test_a_socket_makes_no_database_connection_of_its_own_on_the_event_loop(instance, django_user_model):
