@@ -53,8 +53,8 @@ def engine_threads() -> int:
     """How many threads run engine calls: called on the event loop, so it reads the database
     settings, not ``connection``: on the event loop Django's connections are per task
     (asgiref's Local follows the task's context), and touching one made each task a
-    DatabaseWrapper of its own (a dozen objects in reference cycles: each CCP socket held
-    one, and each left it to the cycle collector when it closed)."""
+    DatabaseWrapper of its own (16 tracked objects, in reference cycles: each CCP socket
+    held one, and left it to the cycle collector when it closed)."""
     return 1 if is_sqlite() else max(1, settings.CCPHOST_ENGINE_THREADS)
 
 
