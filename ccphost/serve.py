@@ -3,9 +3,10 @@
     python -m ccphost.serve [APP] [uvicorn options]
 
 APP defaults to ``ccphost.asgi:application``; any uvicorn option may follow (``--host``,
-``--port``, ``--workers``, ...), and one given again here wins over ccphost's. ``make run``,
+``--port``, ``--workers``, ...), and the caller's wins over ccphost's own. ``make run``,
 ``make run-scaled``, the benchmark and the tests that start servers all start it so. To run
-uvicorn (or gunicorn's uvicorn worker) directly, pass the same two options (WEBSOCKET_FLAGS).
+uvicorn directly, pass the same two options (WEBSOCKET_FLAGS); gunicorn's uvicorn worker
+takes them as its ``CONFIG_KWARGS`` (WEBSOCKET_SETTINGS).
 
 Two of uvicorn's defaults changed (docs/performance.md, ninth measurement):
 
