@@ -280,9 +280,16 @@ class CcpConsumer(FrameLimitedConsumer):
             self.frame_sender = asyncio.create_task(self.send_unsent_frames())
 
     async def send_unsent_frames(self) -> None:
-        while self.unsent_text is not None:
-            text, self.unsent_text = self.unsent_text, None
-            await self.send(text_data=text)
+        """Send the newest frame waiting until none waits; then let the task go. Kept until
+        the socket's next frame (16 s apart at 10,000 sockets and 600 changes a second), each
+        finished task, with its coroutine and context, outlived the cycle collector's young
+        generation and filled the older ones."""
+        try:
+            while self.unsent_text is not None:
+                text, self.unsent_text = self.unsent_text, None
+                await self.send(text_data=text)
+        finally:
+            self.frame_sender = None
 
     async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False) -> None:
         """Send, or drop the frame when the server already gave up the connection: uvicorn

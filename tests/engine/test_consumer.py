@@ -352,6 +352,24 @@ async def test_a_socket_makes_no_database_connection_of_its_own_on_the_event_loo
     await socket.disconnect()
 
 
+async def test_a_socket_lets_its_frame_sender_go_once_its_frames_are_sent(instance, django_user_model):
+    """A finished sender task (its coroutine and context) is not kept until the socket's
+    next frame: at 10,000 sockets that is seconds, long enough to fill the cycle collector's
+    older generations with them."""
+    (ada,) = await setup_center(instance, django_user_model, "ada")
+    socket = await open_socket(ada.user)
+    await signed_in_agent(socket)
+    await database_sync_to_async(services.configuration_changed)(instance)
+    await next_frame(socket, "snapshot")
+    (consumer,) = consumers.local_sockets[ada.pk].values()
+    for _ in range(100):  # the sender's last step comes after its frame left
+        if consumer.frame_sender is None:
+            break
+        await asyncio.sleep(0.01)
+    assert consumer.frame_sender is None
+    await socket.disconnect()
+
+
 async def test_repeated_or_old_snapshots_are_not_resent(instance, django_user_model):
     (ada,) = await setup_center(instance, django_user_model, "ada")
     socket = await open_socket(ada.user)
