@@ -120,7 +120,7 @@ class GatedLayer(SweepLimitedInMemoryChannelLayer):
     """A layer whose group sends wait for the test to open the gate, and fail for group "bad"."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(capacity=1000)  # room for the tests' bursts, taken one receive at a time
         self.gate = asyncio.Event()
 
     async def group_send(self, group, message):
@@ -218,3 +218,107 @@ async def test_sends_handed_over_while_the_loop_is_busy_go_with_one_wake_up(gate
     outbox.group_send(gated_layer, "agent.1", {"type": "snapshot", "version": 50})  # idle again: a new wake-up
     assert (await asyncio.wait_for(gated_layer.receive(channel), 1))["version"] == 50
     assert len(wake_ups) == 2
+
+
+async def test_a_channel_keeps_its_queue_between_receives():
+    """No new asyncio.Queue per message (the stock layer builds one at every receive)."""
+    layer = SweepLimitedInMemoryChannelLayer()
+    channel = await layer.new_channel()
+    await layer.send(channel, {"type": "0"})
+    queue = layer.channels[channel]
+    for n in range(3):
+        assert await layer.receive(channel) == {"type": str(n)}
+        assert layer.channels[channel] is queue
+        await layer.send(channel, {"type": str(n + 1)})
+
+
+async def test_a_cancelled_receive_drops_its_empty_queue():
+    """A consumer leaving cancels its receive: its channel goes with it."""
+    layer = SweepLimitedInMemoryChannelLayer()
+    channel = await layer.new_channel()
+    receiving = asyncio.ensure_future(layer.receive(channel))
+    await asyncio.sleep(0)
+    assert channel in layer.channels
+    receiving.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await receiving
+    assert channel not in layer.channels
+
+
+async def test_a_cancelled_receive_leaves_messages_waiting_to_expire():
+    layer = SweepLimitedInMemoryChannelLayer()
+    channel = await layer.new_channel()
+    receiving = asyncio.ensure_future(layer.receive(channel))
+    await asyncio.sleep(0)
+    receiving.cancel()
+    await layer.send(channel, {"type": "late"})  # before the cancellation reaches the receive
+    with pytest.raises(asyncio.CancelledError):
+        await receiving
+    assert await layer.receive(channel) == {"type": "late"}
+
+
+async def test_a_sweep_drops_an_empty_queue_no_one_receives_from():
+    layer = SweepLimitedInMemoryChannelLayer(sweep_interval=0)
+    left, waiting = await layer.new_channel(), await layer.new_channel()
+    await layer.send(left, {"type": "a"})
+    assert await layer.receive(left) == {"type": "a"}  # its queue stays, empty, no receiver
+    receiving = asyncio.ensure_future(layer.receive(waiting))
+    await asyncio.sleep(0)
+    layer._clean_expired()
+    assert left not in layer.channels
+    assert waiting in layer.channels  # someone waits on it
+    await layer.send(waiting, {"type": "b"})
+    assert await asyncio.wait_for(receiving, 1) == {"type": "b"}
+
+
+async def test_a_group_message_is_in_every_members_queue_when_group_send_returns():
+    layer = SweepLimitedInMemoryChannelLayer()
+    channels = [await layer.new_channel() for _ in range(3)]
+    for channel in channels:
+        await layer.group_add("g", channel)
+    await layer.group_send("g", {"type": "x"})
+    assert [layer.channels[channel].qsize() for channel in channels] == [1, 1, 1]
+
+
+async def test_each_member_gets_its_own_dict_of_a_message_of_plain_values():
+    layer = SweepLimitedInMemoryChannelLayer()
+    channels = [await layer.new_channel() for _ in range(2)]
+    for channel in channels:
+        await layer.group_add("g", channel)
+    message = {"type": "snapshot", "version": 1, "text": "{}"}
+    await layer.group_send("g", message)
+    message["version"] = 2
+    first = await layer.receive(channels[0])
+    first["version"] = 3
+    assert await layer.receive(channels[1]) == {"type": "snapshot", "version": 1, "text": "{}"}
+    assert layers.copied({"a": [1]}) == {"a": [1]}
+    nested = {"a": [1]}
+    assert layers.copied(nested)["a"] is not nested["a"]  # a mutable value: deep copied
+
+
+async def test_a_burst_of_handed_over_sends_for_one_socket_stays_within_its_capacity(monkeypatch):
+    """The outbox lets the consumers take each message before it sends the next, as the
+    stock layer's send tasks did: 50 sends for a socket whose queue holds 5 all arrive."""
+    layer = SweepLimitedInMemoryChannelLayer(capacity=5)
+    monkeypatch.setattr(layers, "get_channel_layer", lambda: layer)
+    channel = await layer.new_channel()
+    await layer.group_add("agent.1", channel)
+    received: list[int] = []
+
+    async def consumer() -> None:
+        while True:
+            received.append((await layer.receive(channel))["version"])
+
+    reading = asyncio.ensure_future(consumer())
+
+    def engine_thread():
+        for version in range(50):
+            layers.group_send_soon("agent.1", {"type": "snapshot", "version": version})
+
+    await sync_to_async(engine_thread)()
+    for _ in range(200):
+        if len(received) == 50:
+            break
+        await asyncio.sleep(0.01)
+    reading.cancel()
+    assert received == list(range(50))
