@@ -35,6 +35,8 @@ Source = Callable[[], Awaitable[dict[str, Any]]]
 
 
 class DirectDispatchMixin(AsyncConsumer):
+    scope: Any  # as Channels leaves it: untyped
+
     async def __call__(self, scope: dict[str, Any], receive: Source, send: Callable[..., Any]) -> None:
         """Channels' ``AsyncConsumer.__call__`` with ``dispatch_in_turn`` for its loop."""
         self.scope = scope
