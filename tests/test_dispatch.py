@@ -43,7 +43,10 @@ class Recorder(DirectDispatchMixin, AsyncWebsocketConsumer):
 
 
 @pytest.fixture
-def recorder():
+def recorder(settings):
+    # The embedded layer in both passes: the tests look into its queues (the scale-out
+    # pass's consumers use the same loop with Redis throughout the suite).
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "ccphost.layers.SweepLimitedInMemoryChannelLayer"}}
     Recorder.log = []
     Recorder.gate = asyncio.Event()
     return Recorder
