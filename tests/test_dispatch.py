@@ -3,6 +3,7 @@ time, each source in order, StopConsumer ends the consumer, an error ends it wit
 without a new task per message."""
 
 import asyncio
+import gc
 from typing import Any
 
 import pytest
@@ -123,3 +124,20 @@ async def test_an_error_in_a_handler_ends_the_loop_with_it():
 
     with pytest.raises(ValueError, match="boom"):
         await asyncio.wait_for(dispatch_in_turn([frames, never], dispatch), 1)
+
+
+async def test_of_two_readers_ending_at_once_the_first_sources_error_is_raised_and_both_retrieved(caplog):
+    async def frames() -> dict[str, Any]:
+        raise ConnectionResetError("the client went away")
+
+    async def layer() -> dict[str, Any]:
+        raise KeyError("the layer too")
+
+    async def dispatch(message: dict[str, Any]) -> None:
+        raise AssertionError("nothing to dispatch")
+
+    with pytest.raises(ConnectionResetError):
+        await dispatch_in_turn([frames, layer], dispatch)
+    gc.collect()
+    await asyncio.sleep(0)
+    assert "never retrieved" not in caplog.text

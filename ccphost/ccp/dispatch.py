@@ -58,14 +58,16 @@ class DirectDispatchMixin(AsyncConsumer):
 
 
 async def dispatch_in_turn(sources: list[Source], dispatch: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
-    """Each source read by one task until a handler raises (StopConsumer: the consumer is
-    done), its messages dispatched in order, one handler at a time across the sources.
-    Returns or raises as the first reader to end did; the others are cancelled."""
+    """Each source read by one task until a handler or a source raises (StopConsumer: the
+    consumer is done), its messages dispatched in order, one handler at a time across the
+    sources. Raises what the first reader to end raised (of two ending at once, the
+    first source's); the others are cancelled."""
     turns = Turns(dispatch)
     readers = [asyncio.ensure_future(turns.read(source)) for source in sources]
     try:
         done, _ = await asyncio.wait(readers, return_when=asyncio.FIRST_COMPLETED)
-        next(iter(done)).result()
+        ended = [reader.exception() for reader in readers if reader in done]  # each one retrieved
+        raise next(error for error in ended if error is not None)
     finally:
         running = [reader for reader in readers if not reader.done()]
         for reader in running:
