@@ -53,6 +53,24 @@ def test_login_and_logout_with_the_first_and_last_socket(center, ada):
     assert types[-1] == "HEART_BEAT"
 
 
+def test_an_opened_socket_is_recorded_with_its_agent_session_and_times(center, ada):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ccphost.engine.models import CcpSocket
+
+    before = timezone.now()
+    sockets.open_ccp_socket(ada, "chan-1", "session-1")
+    row = CcpSocket.objects.get()
+    assert (row.agent_id, row.channel_name, row.session_key) == (ada.pk, "chan-1", "session-1")
+    assert row.opened_at == row.last_seen
+    assert before - timedelta(seconds=1) < row.opened_at <= timezone.now()
+    assert row.opened_at.utcoffset() == timedelta(0)  # read back aware, as saved
+    sockets.open_ccp_socket(ada, "chan-1", "session-2")  # the same channel again: updated, not a second row
+    assert list(CcpSocket.objects.values_list("channel_name", "session_key")) == [("chan-1", "session-2")]
+
+
 def test_stale_sockets_of_a_dead_process_do_not_count(center, ada):
     from datetime import timedelta
 
