@@ -64,8 +64,7 @@ def test_an_opened_socket_is_recorded_with_its_agent_session_and_times(center, a
     sockets.open_ccp_socket(ada, "chan-1", "session-1")
     row = CcpSocket.objects.get()
     assert (row.agent_id, row.channel_name, row.session_key) == (ada.pk, "chan-1", "session-1")
-    assert row.opened_at == row.last_seen
-    assert before - timedelta(seconds=1) < row.opened_at <= timezone.now()
+    assert before <= row.opened_at <= row.last_seen <= timezone.now()
     assert row.opened_at.utcoffset() == timedelta(0)  # read back aware, as saved
     sockets.open_ccp_socket(ada, "chan-1", "session-2")  # the same channel again: updated, not a second row
     assert list(CcpSocket.objects.values_list("channel_name", "session_key")) == [("chan-1", "session-2")]
