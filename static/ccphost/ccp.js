@@ -2,7 +2,7 @@
 // parent (shared/docs/ccp-wire-protocol.md) and talking to ccphost over one WebSocket.
 import { ParentChannel } from "./ccp/parent.js";
 import { Ringtone } from "./ccp/ringtone.js";
-import { CcpSocket } from "./ccp/socket.js";
+import { CLOSE_TOO_MANY_FRAMES, CcpSocket } from "./ccp/socket.js";
 import { CcpView } from "./ccp/ui.js";
 
 const config = JSON.parse(document.getElementById("ccp-config").textContent);
@@ -155,9 +155,11 @@ function start() {
     setStatus("Not an agent of this instance");
     parent.post("access_denied");
   });
-  socket.addEventListener("lost", () => {
+  socket.addEventListener("lost", (e) => {
     lostConnection = true;
-    setStatus("Reconnecting…");
+    setStatus(
+      e.detail.code === CLOSE_TOO_MANY_FRAMES ? "Too many requests: reconnecting in a few seconds…" : "Reconnecting…",
+    );
     parent.post("agent::websocket_connection_lost");
   });
   socket.addEventListener("connected", () => {

@@ -1,9 +1,12 @@
 """The engine seen through the real CCP page in Chromium: a simulated call rings, is accepted,
 hung up and cleared; an outbound call is answered by the in-process timer loop."""
 
+import re
+import time
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from ccphost.engine import network, seed, services
 from ccphost.engine.models import Contact, Queue
@@ -47,6 +50,26 @@ def test_outbound_call_is_answered_by_the_network(ccp_page):
     page.locator("#dial-button").click()
     page.wait_for_selector(".contact-connected", timeout=10_000)  # answered 1 s later, by the timer loop
     assert Contact.objects.get().state == "connected"
+
+
+@pytest.fixture
+def tight_frame_limit(settings):
+    """Two frames at once, then one a second: a few quick state changes exceed it."""
+    settings.CCPHOST_SOCKET_BURST = 2
+    settings.CCPHOST_SOCKET_RATE = 1
+
+
+def test_a_ccp_closed_for_too_many_frames_says_so_and_waits_before_reconnecting(tight_frame_limit, ccp_page):
+    page, _ = ccp_page
+    status = page.locator("#ccp-status")
+    expect(status).to_have_text(re.compile("^Signed in as"))
+    for _ in range(4):  # each change sends a setAgentState frame; the socket is closed with 4429
+        for name in ("Break", "Available"):
+            page.select_option("#state-select", name)
+    expect(status).to_have_text(re.compile("^Too many requests"), timeout=5_000)
+    told = time.monotonic()
+    expect(status).to_have_text(re.compile("^Signed in as"), timeout=15_000)  # back, on a new socket
+    assert time.monotonic() - told > 3  # at least 5 s after the close, not at once
 
 
 STREAMS = (

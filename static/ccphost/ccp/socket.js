@@ -5,6 +5,10 @@ const TIMESTAMP_KEY = /(Timestamp|timestamp|timeStamp)$/;
 const HEARTBEAT_MS = 20000;
 const REQUEST_TIMEOUT_MS = 15000;
 const FINAL_CLOSE_CODES = new Set([4401, 4403, 4404, 4409]);
+// Closed for sending too many frames (ccphost/ccp/ratelimit.py): wait at least this long
+// before opening a new socket, which would start with a full allowance.
+export const CLOSE_TOO_MANY_FRAMES = 4429;
+const SLOW_DOWN_MS = 5000;
 
 /** Exponential backoff with full jitter, capped at 30 s, for the n-th reconnection. */
 export function reconnectDelay(retries) {
@@ -63,7 +67,8 @@ export class CcpSocket extends EventTarget {
       this.emit("closed", { code: closed.code, reason: closed.reason });
       return;
     }
-    const delay = reconnectDelay(this.retries);
+    let delay = reconnectDelay(this.retries);
+    if (closed.code === CLOSE_TOO_MANY_FRAMES) delay = Math.max(delay, SLOW_DOWN_MS);
     this.retries += 1;
     window.setTimeout(() => this.open(), delay);
   }
