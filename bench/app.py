@@ -14,6 +14,8 @@ that production never mounts:
 - ``POST /bench/stalls``: with ``BENCH_WATCHDOG_MS`` set, each time since the last call that
   the event loop was late by more than that many milliseconds, with every thread's stack
   sampled while it was (``Watchdog``);
+- ``POST /bench/threads``: this process's id and its threads' names by native id, which
+  the bench uses to tell whose CPU each thread's counters in ``/proc`` are;
 - ``POST /bench/census``: the objects the cycle collector tracks (all generations and the
   frozen ones), the most common types among them, and how long a full collection of them
   takes: what one socket costs the collector, and how long a full collection stops the
@@ -303,6 +305,10 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if watchdog is not None:
             watchdog.not_before = time.monotonic()
         return await reply_json(send, report)
+    if scope["type"] == "http" and scope["path"] == "/bench/threads":
+        await read_body(receive)
+        threads = {str(t.native_id): t.name for t in threading.enumerate() if t.native_id is not None}
+        return await reply_json(send, {"pid": os.getpid(), "threads": threads})
     if scope["type"] == "websocket" and scope["path"].startswith("/ws/floor/"):
         return await floor_router(scope, receive, send)
     return await ccphost_application(scope, receive, send)

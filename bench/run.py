@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -106,6 +107,67 @@ def rss_kib(pid: int) -> int:
         except OSError:
             pass
     return total
+
+
+def process_name(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def cpu_ticks(path: Path) -> int:
+    """User plus system CPU of a process or thread, in clock ticks, from its ``stat``."""
+    fields = path.read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+class CpuMeter:
+    """CPU spent during a phase, in milliseconds per delivery: by the server's threads,
+    grouped by their Python names with the numbering dropped (``ccphost-engine_0`` and
+    ``ccphost-engine_1`` are ``ccphost-engine``; the event loop is ``MainThread``), and by
+    PostgreSQL's and Redis's processes (every one of the machine's: the bench is meant to run
+    alone). Read from ``/proc``, so Linux only; elsewhere it reports nothing."""
+
+    def __init__(self, server: "Server") -> None:
+        self.server = server
+        self.names: dict[int, str] = {}  # native thread id: Python name (bench.app's /bench/threads)
+
+    async def learn_names(self, port: int) -> None:
+        """Ask the server's processes for their threads' names (each request reaches one
+        worker; a few reach them all). Threads start lazily: asked at the end of each phase."""
+        for _ in range(4 * self.server.workers):
+            threads = json.loads(await post_json(port, "/bench/threads", {}))["threads"]
+            self.names.update((int(tid), name.rstrip("0123456789").rstrip("_-")) for tid, name in threads.items())
+
+    def read(self) -> dict[tuple[str, int], tuple[str, int]]:
+        """Ticks of every thread of the server's processes and of every PostgreSQL and Redis
+        process: {(kind, id): (name, ticks)}."""
+        ticks: dict[tuple[str, int], tuple[str, int]] = {}
+        pids = [self.server.process.pid]
+        with contextlib.suppress(OSError):
+            pids += [int(p) for p in Path(f"/proc/{pids[0]}/task/{pids[0]}/children").read_text().split()]
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    with contextlib.suppress(OSError, ValueError):
+                        ticks[("thread", int(task.name))] = ("", cpu_ticks(task / "stat"))
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and (name := process_name(entry.name)).startswith(("postgres", "redis")):
+                with contextlib.suppress(OSError, ValueError):
+                    ticks[("process", int(entry.name))] = (name.split(":")[0].split("-")[0], cpu_ticks(entry / "stat"))
+        return ticks
+
+    def per_delivery(self, before: dict[tuple[str, int], tuple[str, int]], count: int) -> dict[str, float]:
+        if not count or not Path("/proc/self/stat").exists():
+            return {}
+        after, spent = self.read(), Counter[str]()
+        for key, (name, ticks) in after.items():
+            kind, ident = key
+            label = self.names.get(ident, "other thread") if kind == "thread" else name
+            spent[label] += ticks - before.get(key, ("", 0))[1]
+        per_tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
+        return {label: round(t * per_tick_ms / count, 3) for label, t in spent.most_common() if t > 0}
 
 
 class Server:
@@ -413,16 +475,23 @@ async def benchmark(
         connected["full_collection_ms"] = held_census["full_collection_ms"]
         connected["most_tracked"] = held_census["types"][:10]
     results.append(connected | connect_report)
+    meter = CpuMeter(server)
     fanout = Phase("snapshot_fanout")
     for client in clients:
         client.phase = fanout
+    before = meter.read()
     await drive(port, fanout, args.rate, args.seconds, "agents", [c.agent_pk for c in clients])
+    await meter.learn_names(port)
+    fanout.extra["cpu_ms_per_delivery"] = meter.per_delivery(before, fanout.received)
     fanout.extra["rate_asked"] = args.rate
     fanout.extra.update(await phase_report(port, census))
     for client in clients:
         client.phase = None
     results.append(fanout.summary())
+    before = meter.read()
     api = await api_round_trips(clients[: args.api_sockets], args.api_rate, args.seconds)
+    await meter.learn_names(port)
+    api.extra["cpu_ms_per_request"] = meter.per_delivery(before, api.received)
     api.extra.update(await phase_report(port, census))
     results.append(api.summary())
     for client in clients:
@@ -435,7 +504,10 @@ async def benchmark(
     floor = Phase("floor_fanout")
     for client in floor_clients:
         client.phase = floor
+    before = meter.read()
     await drive(port, floor, args.rate, args.seconds, "floor", [c.group for c in floor_clients])
+    await meter.learn_names(port)
+    floor.extra["cpu_ms_per_delivery"] = meter.per_delivery(before, floor.received)
     floor.extra["rate_asked"] = args.rate
     results.append(floor.summary())
     for client in floor_clients:
@@ -469,6 +541,11 @@ def print_table(results: list[dict[str, Any]]) -> None:
     print(" | ".join(f"{c:>14}" for c in columns))
     for row in results:
         print(" | ".join(f"{row.get(c, '') if row.get(c) is not None else '':>14}" for c in columns))
+    for row in results:  # where the CPU went, per delivery (or request) of each phase
+        for key in ("cpu_ms_per_delivery", "cpu_ms_per_request"):
+            if row.get(key):
+                spent = ", ".join(f"{label} {ms}" for label, ms in row[key].items())
+                print(f"{row['name']}: ms of CPU per {key.removeprefix('cpu_ms_per_')}: {spent}")
 
 
 def main() -> int:
