@@ -95,12 +95,12 @@ def current_status_pks(agent_pks: list[int]) -> dict[int, int]:
     small query took a fifth of the engine thread's time in the scale-out fan-out (py-spy
     --gil), time that is the harness's, not a service call's."""
     from ccphost.engine.models import Agent
+    from ccphost.engine.prepared import placeholders
 
     meta = Agent._meta
     quote = connection.ops.quote_name
     pk, status = quote(meta.pk.column), quote(meta.get_field("status").column)
-    marks = ", ".join(["%s"] * len(agent_pks))
-    sql = f"SELECT {pk}, {status} FROM {quote(meta.db_table)} WHERE {pk} IN ({marks})"
+    sql = f"SELECT {pk}, {status} FROM {quote(meta.db_table)} WHERE {pk} IN ({placeholders(len(agent_pks))})"
     with connection.cursor() as cursor:
         cursor.execute(sql, agent_pks)
         return dict(cursor.fetchall())

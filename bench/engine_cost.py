@@ -20,14 +20,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bench.run import ROOT, mode_env
+from bench.run import ROOT, cpu_ticks, mode_env
 
 
 def backend_cpu_seconds(pid: int | None) -> float:
     if pid is None:
         return 0.0
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return cpu_ticks(Path(f"/proc/{pid}/stat")) / os.sysconf("SC_CLK_TCK")
 
 
 def measure(changes: int, agents: int) -> dict[str, float | str]:

@@ -93,13 +93,18 @@ def mode_env(mode: str, var_dir: Path, port: int, layer: str) -> dict[str, str]:
     return env
 
 
-def rss_kib(pid: int) -> int:
-    """Resident memory of a process and its children, in KiB."""
-    total = 0
+def with_children(pid: int) -> list[int]:
+    """A process and its children (a server's workers)."""
     pids = [pid]
     with contextlib.suppress(OSError):
         pids += [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    for p in pids:
+    return pids
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of a process and its children, in KiB."""
+    total = 0
+    for p in with_children(pid):
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -144,10 +149,7 @@ class CpuMeter:
         """Ticks of every thread of the server's processes and of every PostgreSQL and Redis
         process: {(kind, id): (name, ticks)}."""
         ticks: dict[tuple[str, int], tuple[str, int]] = {}
-        pids = [self.server.process.pid]
-        with contextlib.suppress(OSError):
-            pids += [int(p) for p in Path(f"/proc/{pids[0]}/task/{pids[0]}/children").read_text().split()]
-        for pid in pids:
+        for pid in with_children(self.server.process.pid):
             with contextlib.suppress(OSError):
                 for task in Path(f"/proc/{pid}/task").iterdir():
                     with contextlib.suppress(OSError, ValueError):

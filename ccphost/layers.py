@@ -61,11 +61,8 @@ class SweepLimitedInMemoryChannelLayer(InMemoryChannelLayer):
 
     def _put(self, channel: str, message: dict[str, Any]) -> None:
         """The message, copied, at the end of the channel's queue; ChannelFull past capacity."""
-        queue = self.channels.get(channel)
-        if queue is None:
-            queue = self.channels[channel] = asyncio.Queue(maxsize=self.get_capacity(channel))
         try:
-            queue.put_nowait((time.time() + self.expiry, copied(message)))
+            self._queue(channel).put_nowait((time.time() + self.expiry, copied(message)))
         except asyncio.QueueFull:
             raise ChannelFull(channel) from None
 
@@ -75,9 +72,7 @@ class SweepLimitedInMemoryChannelLayer(InMemoryChannelLayer):
         finds it empty with no one waiting."""
         self.require_valid_channel_name(channel)
         self._clean_expired()
-        queue = self.channels.get(channel)
-        if queue is None:
-            queue = self.channels[channel] = asyncio.Queue(maxsize=self.get_capacity(channel))
+        queue = self._queue(channel)
         try:
             _, message = await queue.get()
         except asyncio.CancelledError:
@@ -85,6 +80,13 @@ class SweepLimitedInMemoryChannelLayer(InMemoryChannelLayer):
                 del self.channels[channel]
             raise
         return message
+
+    def _queue(self, channel: str) -> "asyncio.Queue[tuple[float, dict[str, Any]]]":
+        """The channel's queue, made if it has none (without building one when it has)."""
+        queue = self.channels.get(channel)
+        if queue is None:
+            queue = self.channels[channel] = asyncio.Queue(maxsize=self.get_capacity(channel))
+        return queue
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         """To each member at once, in one pass; a member whose queue is full misses it, as
