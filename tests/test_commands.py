@@ -126,8 +126,25 @@ def test_instance_show_of_unknown_alias_is_an_error(db):
 
 
 def test_instance_without_subcommand_is_an_error(db):
-    with pytest.raises(CommandError, match=re.escape("required: {create,list,show}")):
+    with pytest.raises(CommandError, match=re.escape("required: {create,list,show,delete}")):
         run("instance")
+
+
+def test_instance_delete_asks_for_yes_and_then_deletes_with_an_audit(instance, django_user_model):
+    from ccphost.engine import seed
+
+    approve_origins(instance, ["https://crm.example.com"], Actor(source="command"))
+    seed.make_agent(instance, django_user_model.objects.create_user("ada"))
+    with pytest.raises(CommandError, match="acme has 1 approved origin, 1 agent, 0 contacts: add --yes"):
+        run("instance", "delete", "acme")
+    assert Instance.objects.filter(alias="acme").exists()
+    output = run("instance", "delete", "acme", "--yes")
+    assert "Deleted instance acme with 1 approved origin, 1 agent, 0 contacts." in output
+    assert not Instance.objects.exists()
+    removed = OriginAudit.objects.get(action="removed")
+    assert (removed.instance_alias, removed.old_value, removed.source) == ("acme", "https://crm.example.com", "command")
+    with pytest.raises(CommandError, match="No instance 'acme'"):
+        run("instance", "delete", "acme", "--yes")
 
 
 # origins add / remove / list

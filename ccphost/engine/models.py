@@ -93,7 +93,7 @@ class RoutingProfile(models.Model):
     voice_concurrency = models.PositiveSmallIntegerField(default=1, help_text="Amazon Connect allows 1.")
     chat_concurrency = models.PositiveSmallIntegerField(default=0)
     task_concurrency = models.PositiveSmallIntegerField(default=0)
-    default_outbound_queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="+")
+    default_outbound_queue = models.ForeignKey(Queue, on_delete=models.RESTRICT, related_name="+")
     queues: "models.ManyToManyField[Queue, RoutingProfileQueue]" = models.ManyToManyField(
         Queue, through="RoutingProfileQueue", related_name="routing_profiles"
     )
@@ -138,7 +138,10 @@ class Agent(models.Model):
     instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="agents")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agents")
     agent_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    routing_profile = models.ForeignKey(RoutingProfile, on_delete=models.PROTECT, related_name="agents")
+    # RESTRICT (here, on the statuses and on the queues): a profile, state or queue in use is
+    # not deleted alone, but an instance's deletion takes them with everything that uses them.
+    # PROTECT refused the instance's deletion too.
+    routing_profile = models.ForeignKey(RoutingProfile, on_delete=models.RESTRICT, related_name="agents")
     softphone_enabled = models.BooleanField(default=True)
     softphone_auto_accept = models.BooleanField(default=False)
     extension = models.CharField(max_length=20, blank=True, help_text="E.164 desk phone, used when softphone is off.")
@@ -150,7 +153,7 @@ class Agent(models.Model):
     # error state), and what comes next once the agent's contacts are cleared. Statuses are
     # not indexed: nothing looks agents up by status but the rare delete of one (a scan of
     # the instance's agents), and each status change rewrote an index page.
-    status = models.ForeignKey(AgentState, on_delete=models.PROTECT, related_name="+", db_index=False)
+    status = models.ForeignKey(AgentState, on_delete=models.RESTRICT, related_name="+", db_index=False)
     status_since = models.DateTimeField()
     state_type = models.CharField(max_length=20, default="offline")
     state_name = models.CharField(max_length=40, default="Offline")
@@ -236,7 +239,7 @@ class Contact(models.Model):
     initiation_method = models.CharField(max_length=20, choices=InitiationMethod.choices)
     state = models.CharField(max_length=20, choices=State.choices, default=State.INIT)
     state_since = models.DateTimeField()
-    queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.PROTECT, related_name="contacts")
+    queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.RESTRICT, related_name="contacts")
     waiting_since = models.DateTimeField(null=True, blank=True, help_text="In the queue, waiting for an agent.")
     queue_timestamp = models.DateTimeField(null=True, blank=True)
     agent = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts")

@@ -17,7 +17,21 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
 from ccphost.instances.models import ApprovedOrigin, Instance, OriginAudit
 from ccphost.instances.origins import OriginError, normalize_origin
-from ccphost.instances.services import Actor, OriginChangeError, approve_origins, change_origin, revoke_origins
+from ccphost.instances.services import (
+    Actor,
+    OriginChangeError,
+    approve_origins,
+    change_origin,
+    delete_instance,
+    revoke_origins,
+)
+
+
+def admin_actor(request: HttpRequest) -> Actor:
+    """The signed-in admin user, for the audit log."""
+    return Actor(
+        source=OriginAudit.Source.ADMIN, user=request.user, remote_addr=request.META.get("REMOTE_ADDR") or None
+    )
 
 
 class ApprovedOriginForm(forms.ModelForm):
@@ -173,11 +187,7 @@ class InstanceAdmin(admin.ModelAdmin):
         if not isinstance(formset, ApprovedOriginFormSet):
             super().save_formset(request, form, formset, change)
             return
-        actor = Actor(
-            source=OriginAudit.Source.ADMIN,
-            user=request.user,
-            remote_addr=request.META.get("REMOTE_ADDR") or None,
-        )
+        actor = admin_actor(request)
         instance, plan = form.instance, formset.plan
         if plan.removed:
             revoke_origins(instance, plan.removed, actor)
@@ -204,12 +214,27 @@ class InstanceAdmin(admin.ModelAdmin):
             messages.error(request, f"Nothing was saved: {exc}")
             return HttpResponseRedirect(request.path)
 
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[Any, Any, set[str], list[Any]]:
+        """What deleting instances takes with them, for the confirmation page. Their contact
+        center's rows go with them: the engine's logs (contacts, events, timers), read-only
+        in the admin, do not ask for a delete permission of their own."""
+        deleted, counts, _perms, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, set(), protected
+
+    def delete_model(self, request: HttpRequest, obj: Instance) -> None:
+        delete_instance(obj, admin_actor(request))
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        actor = admin_actor(request)
+        for instance in queryset:
+            delete_instance(instance, actor)
+
     @admin.action(description="Sync approved origins to Amazon Connect", permissions=["change"])
     def sync_origins_with_amazon_connect(self, request: HttpRequest, queryset: Any) -> None:
         from integrations.connect.client import OriginSyncError
         from integrations.connect.sync import format_plan, sync_instance_origins
 
-        actor = Actor(source=OriginAudit.Source.ADMIN, user=request.user, remote_addr=request.META.get("REMOTE_ADDR"))
+        actor = admin_actor(request)
         for instance in queryset:
             try:
                 plan, applied = sync_instance_origins(instance, dry_run=False, actor=actor)

@@ -142,6 +142,16 @@ def revoke_origins(instance: Instance, raws: Sequence[str], actor: Actor) -> lis
     return origins
 
 
+def delete_instance(instance: Instance, actor: Actor) -> None:
+    """Delete the instance with everything under it: its origins (each removal audited, by
+    ``actor``: the audit rows keep the instance's alias) and its contact center."""
+    with transaction.atomic():
+        instance = _lock(instance)
+        for origin in instance.origins.order_by("origin").values_list("origin", flat=True):
+            _audit(instance, actor, OriginAudit.Action.REMOVED, old=origin)
+        instance.delete()  # the cached origin set goes at commit (signals)
+
+
 def change_origin(instance: Instance, old_raw: str, new_raw: str, actor: Actor) -> ApprovedOrigin:
     """Replace one approved origin by another."""
     old, new = normalize_all([old_raw]), normalize_all([new_raw])

@@ -117,3 +117,53 @@ def test_admin_edit_of_an_agent_keeps_its_live_state(admin_client_, center, ada,
     assert response.status_code == 302
     agent = Agent.objects.get(pk=ada.pk)
     assert (agent.language, agent.state_name) == ("fr_FR", "PendingBusy")
+
+
+def test_an_instance_goes_with_its_contact_center_and_its_origins_removal_is_audited(
+    admin_client_, center, ada, basic_queue
+):
+    """Deleting an instance in the admin takes everything under it, a call in progress too;
+    its origins' removal is in the audit log, by whom and from where."""
+    from ccphost.instances.models import ApprovedOrigin, Instance, OriginAudit
+    from ccphost.instances.services import Actor, approve_origins
+    from tests.engine.conftest import call
+
+    approve_origins(center, ["https://crm.example.com"], Actor(source="command", name="setup"))
+    call(center, basic_queue)
+    url = reverse("admin:instances_instance_delete", args=[center.pk])
+    page = admin_client_.get(url)
+    assert page.status_code == 200 and b"Are you sure" in page.content, page.content.decode()[:3000]
+    assert admin_client_.post(url, {"post": "yes"}, REMOTE_ADDR="203.0.113.9").status_code == 302
+    assert not Instance.objects.exists()
+    for model in (Agent, AgentState, Queue, Contact, EngineEvent, ApprovedOrigin):
+        assert not model.objects.exists(), model
+    removed = OriginAudit.objects.get(action="removed")
+    assert (removed.instance, removed.instance_alias, removed.old_value) == (None, "acme", "https://crm.example.com")
+    assert (removed.actor_name, removed.source, removed.remote_addr) == ("boss", "admin", "203.0.113.9")
+
+
+def test_the_instances_bulk_delete_action_audits_each_origin(admin_client_, center, ada):
+    from ccphost.instances.models import Instance, OriginAudit
+    from ccphost.instances.services import Actor, approve_origins
+
+    approve_origins(center, ["https://a.example.com", "https://b.example.com"], Actor(source="command", name="x"))
+    response = admin_client_.post(
+        reverse("admin:instances_instance_changelist"),
+        {"action": "delete_selected", "_selected_action": [center.pk], "post": "yes"},
+    )
+    assert response.status_code == 302
+    assert not Instance.objects.exists() and not Agent.objects.exists()
+    assert sorted(OriginAudit.objects.filter(action="removed").values_list("old_value", flat=True)) == [
+        "https://a.example.com",
+        "https://b.example.com",
+    ]
+
+
+def test_a_state_in_use_cannot_be_deleted(admin_client_, center, ada):
+    """An agent's status is not deleted from under it: the admin names what holds it."""
+    available = AgentState.objects.get(instance=center, name="Available")
+    url = reverse("admin:engine_agentstate_delete", args=[available.pk])
+    page = admin_client_.get(url)
+    assert page.status_code == 200 and b"protected related objects" in page.content
+    admin_client_.post(url, {"post": "yes"})
+    assert AgentState.objects.filter(pk=available.pk).exists()

@@ -1,11 +1,13 @@
-"""`manage.py instance create|list|show`: contact-center instances from the command line."""
+"""`manage.py instance create|list|show|delete`: contact-center instances from the command line."""
 
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from ccphost.instances.management.commands.origins import command_actor, get_instance
 from ccphost.instances.models import CCP_HEIGHT, Instance
+from ccphost.instances.services import delete_instance
 
 # (field, label) pairs that `instance show` prints, in the order of the admin's fieldsets.
 SHOWN_FIELDS = [
@@ -37,7 +39,7 @@ class Command(BaseCommand):
     help = "Create, list and show contact-center instances."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        subcommands = parser.add_subparsers(dest="subcommand", required=True, metavar="{create,list,show}")
+        subcommands = parser.add_subparsers(dest="subcommand", required=True, metavar="{create,list,show,delete}")
 
         create = subcommands.add_parser("create", help="Create an instance.")
         create.add_argument("alias", help="Lowercase letters, digits and hyphens; used in URLs, cannot change.")
@@ -63,6 +65,12 @@ class Command(BaseCommand):
 
         show = subcommands.add_parser("show", help="Show an instance's options and approved origins.")
         show.add_argument("alias")
+
+        delete = subcommands.add_parser(
+            "delete", help="Delete an instance with its contact center; its origins' removal is audited."
+        )
+        delete.add_argument("alias")
+        delete.add_argument("--yes", action="store_true", help="Delete; without it, only say what would go.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         getattr(self, f"handle_{options['subcommand']}")(options)
@@ -97,11 +105,7 @@ class Command(BaseCommand):
             self.stdout.write(f"{instance.alias}\t{instance.kind}\t{count} origin{'s' * (count != 1)}\t{instance.name}")
 
     def handle_show(self, options: dict[str, Any]) -> None:
-        alias = options["alias"]
-        try:
-            instance = Instance.objects.get(alias=alias)
-        except Instance.DoesNotExist:
-            raise CommandError(f"No instance {alias!r}") from None
+        instance = get_instance(options["alias"])
         for name, label in SHOWN_FIELDS:
             value = getattr(instance, name)
             self.stdout.write(f"{label}: {'' if value is None else value}")
@@ -109,3 +113,16 @@ class Command(BaseCommand):
         self.stdout.write(f"Approved origins ({len(origins)}):")
         for origin in origins:
             self.stdout.write(f"  {origin}")
+
+    def handle_delete(self, options: dict[str, Any]) -> None:
+        instance = get_instance(options["alias"])
+        counts = [
+            (instance.origins.count(), "approved origin"),
+            (instance.agents.count(), "agent"),
+            (instance.contacts.count(), "contact"),
+        ]
+        what = ", ".join(f"{count} {noun}{'s' * (count != 1)}" for count, noun in counts)
+        if not options["yes"]:
+            raise CommandError(f"Instance {instance.alias} has {what}: add --yes to delete it with all of them.")
+        delete_instance(instance, command_actor())
+        self.stdout.write(self.style.SUCCESS(f"Deleted instance {instance.alias} with {what}."))
