@@ -4,7 +4,7 @@ instance still use an index, and the rules that need a status's agents still hol
 
 import pytest
 from django.db import connection
-from django.db.models import ProtectedError
+from django.db.models import RestrictedError
 
 from ccphost.engine.models import Agent, AgentState, EngineEvent
 from tests.engine.conftest import fresh, state
@@ -49,7 +49,7 @@ def test_no_index_of_nulls_for_agent_events():
 
 
 def test_a_status_in_use_cannot_be_deleted(center, ada):
-    with pytest.raises(ProtectedError):
+    with pytest.raises(RestrictedError):
         AgentState.objects.filter(pk=ada.status_id).delete()
 
 
