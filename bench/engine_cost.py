@@ -29,10 +29,17 @@ def backend_cpu_seconds(pid: int | None) -> float:
     return cpu_ticks(Path(f"/proc/{pid}/stat")) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(changes: int, agents: int) -> dict[str, float | str]:
+def measure(changes: int, agents: int, pushes: bool = False) -> dict[str, float | str]:
     import django
 
     django.setup()
+    if pushes:
+        # As in the engine process (engine.process): each change also builds its snapshot
+        # frame, and its sends are pickled, as they are before going to the serving process.
+        from ccphost.engine.process import frame
+        from ccphost.layers import send_group_messages_with
+
+        send_group_messages_with(lambda group, message: frame(("push", group, message)) and None)
     from django.db import connection
 
     from ccphost.engine.models import Agent, AgentState
@@ -86,10 +93,15 @@ def main() -> int:
     parser.add_argument("--mode", choices=["embedded", "scaled"], default="embedded")
     parser.add_argument("--changes", type=int, default=2000)
     parser.add_argument("--agents", type=int, default=100)
+    parser.add_argument(
+        "--pushes",
+        action="store_true",
+        help="each change also builds and pickles its sends, as the engine process does",
+    )
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)  # the measuring process
     args = parser.parse_args()
     if args.inside:
-        print(json.dumps(measure(args.changes, args.agents)))
+        print(json.dumps(measure(args.changes, args.agents, args.pushes)))
         return 0
     with tempfile.TemporaryDirectory(prefix="ccphost-engine-cost-") as var_dir:
         env = mode_env(args.mode, Path(var_dir), 0, "default")
@@ -101,6 +113,7 @@ def main() -> int:
         setup = [sys.executable, "-m", "bench.setup_agents", str(args.agents)]
         subprocess.run(setup, cwd=ROOT, env=env, check=True, capture_output=True)
         inside = [sys.executable, "-m", "bench.engine_cost", "--inside", "--changes", str(args.changes)]
+        inside += ["--pushes"] if args.pushes else []
         run = subprocess.run([*inside, "--agents", str(args.agents)], cwd=ROOT, env=env, capture_output=True, text=True)
     if run.returncode:
         print(run.stderr, file=sys.stderr)

@@ -94,11 +94,20 @@ def mode_env(mode: str, var_dir: Path, port: int, layer: str) -> dict[str, str]:
 
 
 def with_children(pid: int) -> list[int]:
-    """A process and its children (a server's workers)."""
+    """A process and its descendants (a server's workers, an embedded server's engine process)."""
     pids = [pid]
     with contextlib.suppress(OSError):
-        pids += [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            pids += with_children(int(child))
     return pids
+
+
+def is_engine_process(pid: int) -> bool:
+    """Whether ``pid`` is an embedded server's engine process (ccphost.engine.process)."""
+    try:
+        return b"ccphost.engine.process" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def rss_kib(pid: int) -> int:
@@ -150,10 +159,15 @@ class CpuMeter:
         process: {(kind, id): (name, ticks)}."""
         ticks: dict[tuple[str, int], tuple[str, int]] = {}
         for pid in with_children(self.server.process.pid):
+            # The engine process's threads by where they run: its calls on its main thread.
+            engine = is_engine_process(pid)
             with contextlib.suppress(OSError):
                 for task in Path(f"/proc/{pid}/task").iterdir():
                     with contextlib.suppress(OSError, ValueError):
-                        ticks[("thread", int(task.name))] = ("", cpu_ticks(task / "stat"))
+                        label = (
+                            ("engine process" if int(task.name) == pid else "engine process, other") if engine else ""
+                        )
+                        ticks[("thread", int(task.name))] = (label, cpu_ticks(task / "stat"))
         for entry in Path("/proc").iterdir():
             if entry.name.isdigit() and (name := process_name(entry.name)).startswith(("postgres", "redis")):
                 with contextlib.suppress(OSError, ValueError):
@@ -166,7 +180,7 @@ class CpuMeter:
         after, spent = self.read(), Counter[str]()
         for key, (name, ticks) in after.items():
             kind, ident = key
-            label = self.names.get(ident, "other thread") if kind == "thread" else name
+            label = (name or self.names.get(ident, "other thread")) if kind == "thread" else name
             spent[label] += ticks - before.get(key, ("", 0))[1]
         per_tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
         return {label: round(t * per_tick_ms / count, 3) for label, t in spent.most_common() if t > 0}

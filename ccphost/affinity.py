@@ -130,10 +130,24 @@ def pin_serving_process(setting: str | list[int], registry: Path) -> int | None:
     return cpu
 
 
+async def start_serving_engine() -> None:
+    """The engine process of an embedded server (ccphost.engine.process), if it uses one.
+    Not fatal: without it, the engine's changes run on this process's thread, as before."""
+    from ccphost.engine.process import start_engine_process, use_engine_process
+
+    if use_engine_process():
+        try:
+            await start_engine_process()
+        except OSError:
+            logger.exception("Could not start the engine process; the engine runs in this one")
+
+
 class ServerLifespanMiddleware:
     """ASGI middleware answering the lifespan protocol, which a server (uvicorn, and
-    gunicorn's uvicorn workers) speaks once per process before serving it: at startup the
-    process takes its CPU (pin_serving_process). Other scopes go to the application."""
+    gunicorn's uvicorn workers) speaks once per process before serving it: at startup an
+    embedded server starts its engine process (ccphost.engine.process), and the process
+    takes its CPU (pin_serving_process); at shutdown the engine process stops. Other scopes
+    go to the application."""
 
     def __init__(self, application: Any) -> None:
         self.application = application
@@ -146,6 +160,8 @@ class ServerLifespanMiddleware:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                # First the engine process (started unpinned: it has a core of its own) ...
+                await start_serving_engine()
                 try:
                     pin_serving_process(settings.CCPHOST_CPU_AFFINITY, settings.VAR_DIR / REGISTRY_NAME)
                 except OSError:
@@ -153,5 +169,8 @@ class ServerLifespanMiddleware:
                     logger.exception("Could not pin this process to a CPU")
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                from ccphost.engine.process import stop_engine_process
+
+                await stop_engine_process()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -24,6 +24,7 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Callable
 from copy import deepcopy
 from typing import Any
 
@@ -158,14 +159,27 @@ def take_last(names: list[str], count: int) -> list[str]:
     return taken
 
 
+# In the engine process (engine.process): where group sends go, to the serving process.
+_forward: Callable[[str, dict[str, Any]], None] | None = None
+
+
+def send_group_messages_with(forward: Callable[[str, dict[str, Any]], None]) -> None:
+    """From now on, this process's ``group_send_soon`` hands its messages to ``forward``."""
+    global _forward
+    _forward = forward
+
+
 def reaches_channel_layer() -> bool:
     """Whether a ``group_send`` made from this (synchronous) thread reaches the sockets.
 
     Never from a thread running an event loop (``async_to_sync`` cannot wait there). With
     the embedded layer, which lives in the server's event loop, only code the server runs
     (``sync_to_async`` threads) can reach it; a management command or another thread
-    cannot, and the sockets' database watchers deliver their changes instead.
+    cannot, and the sockets' database watchers deliver their changes instead. The engine
+    process's sends reach the serving process's layer.
     """
+    if _forward is not None:
+        return True
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -267,7 +281,11 @@ _outboxes_lock = threading.Lock()
 def group_send_soon(group: str, message: dict[str, Any]) -> None:
     """``group_send`` from synchronous code without waiting for it, in order with the other
     sends of this process (see Outbox); outside the server (no event loop to hand it to), it
-    is sent at once. Errors of a handed-over send are logged, not raised."""
+    is sent at once. Errors of a handed-over send are logged, not raised. In the engine
+    process, it goes to the serving process (send_group_messages_with)."""
+    if _forward is not None:
+        _forward(group, message)
+        return
     layer = get_channel_layer()
     if layer is None:
         return

@@ -296,6 +296,13 @@ try:
 except ValueError as error:
     raise ImproperlyConfigured(str(error)) from None
 
+# An embedded server's engine changes in a process of their own, off the GIL of the event
+# loop (ccphost/engine/process.py): auto (the default: with SQLite and the embedded channel
+# layer) or off.
+CCPHOST_ENGINE_PROCESS = env_str("CCPHOST_ENGINE_PROCESS", "auto").strip().lower()
+if CCPHOST_ENGINE_PROCESS not in ("auto", "off"):
+    raise ImproperlyConfigured(f"CCPHOST_ENGINE_PROCESS must be auto or off; got {CCPHOST_ENGINE_PROCESS!r}")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

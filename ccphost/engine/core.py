@@ -52,6 +52,10 @@ class EngineError(Exception):
     def as_dict(self) -> dict[str, Any]:
         return {"type": self.type, "message": self.message, "statusCode": self.status_code}
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled whole (from the engine process, engine.process), not by its message alone.
+        return (type(self), (self.type, self.message, self.status_code))
+
 
 def invalid_state(message: str) -> EngineError:
     return EngineError("InvalidStateException", message, 409)

@@ -17,8 +17,9 @@ new one."""
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from asgiref.sync import SyncToAsync
@@ -62,7 +63,14 @@ def is_sqlite() -> bool:
     return "sqlite" in settings.DATABASES[DEFAULT_DB_ALIAS]["ENGINE"]
 
 
-def engine_sync_to_async(func: Callable[..., Any]) -> DatabaseSyncToAsync:
+def engine_sync_to_async(func: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    """``func`` as a coroutine function that runs it where the engine's changes run: in the
+    engine process of an embedded server (engine.process), else on the engine's threads."""
+    from ccphost.engine.process import running_engine
+
+    engine = running_engine()
+    if engine is not None:
+        return partial(engine.call, func)
     global _pool, _pool_size
     threads = engine_threads()
     if threads == 1:

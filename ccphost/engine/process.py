@@ -1,0 +1,301 @@
+"""The engine's calls of an embedded server, run in a process of their own.
+
+An embedded ccphost (SQLite, the in-process channel layer) is one process, and one GIL: its
+event loop (the sockets) and the engine's thread (the changes) took turns on one core while
+the other core idled, and each turn was a hand-over of the GIL at every SQLite call, which
+nearly doubled what a change cost (docs/performance.md). With ``CCPHOST_ENGINE_PROCESS`` on
+(``auto``, the default, for an embedded server), the serving process starts a child process,
+the engine process, when its server starts it (the ASGI lifespan startup), and the calls its
+consumers make through ``engine.threads.engine_sync_to_async`` run there, one at a time in
+the order they came, as on the engine's one thread before.
+
+- **Calls and answers** go over a socket pair, each a length-prefixed pickle: the function
+  (by its module and name), its arguments, then its value or its exception. Both ends are
+  this ccphost; nothing else writes to the socket.
+- **Pushes.** What a change sends to the sockets once it commits (``layers.group_send_soon``:
+  snapshots, agent events) comes back on the same socket before the call's answer, and the
+  serving process sends it into its channel layer, in order.
+- **Everything else stays.** Requests the serving process answers itself (its views, its
+  timers, the sockets' snapshot watcher) use the database as before: SQLite takes one writer
+  at a time across processes, and each side's caches follow the database (configuration
+  stamps, the origin cache).
+- **If the engine process dies**, the calls waiting for it fail (the CCP gets an error
+  frame), and the next call starts a new one.
+"""
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import pickle
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+HEADER = 4  # bytes of each message's length, big-endian
+READY_SECONDS = 60  # for the engine process to set Django up
+SOURCE = str(Path(__file__).resolve().parents[2])  # the directory ccphost is imported from
+PROTOCOL = pickle.HIGHEST_PROTOCOL
+
+
+class EngineProcessGone(RuntimeError):
+    """The engine process ended before it answered."""
+
+
+def frame(message: tuple[Any, ...]) -> bytes:
+    payload = pickle.dumps(message, PROTOCOL)
+    return len(payload).to_bytes(HEADER, "big") + payload
+
+
+def use_engine_process() -> bool:
+    """Whether a serving process should start one: on (``auto``) for an embedded server."""
+    from django.conf import settings
+
+    from ccphost.engine.threads import is_sqlite
+    from ccphost.layers import SweepLimitedInMemoryChannelLayer
+
+    if settings.CCPHOST_ENGINE_PROCESS != "auto" or not is_sqlite():
+        return False
+    layer = settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", "")
+    return bool(layer == f"{SweepLimitedInMemoryChannelLayer.__module__}.{SweepLimitedInMemoryChannelLayer.__name__}")
+
+
+# The serving process's side.
+
+
+class EngineProcess:
+    """The child process and the calls waiting for its answers, on one event loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.ids = itertools.count()
+        self.waiting: dict[int, asyncio.Future[Any]] = {}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.reader: asyncio.Task[None] | None = None
+        self.starting = asyncio.Lock()
+
+    @property
+    def running(self) -> bool:
+        return self.reader is not None and not self.reader.done()
+
+    async def start(self) -> None:
+        async with self.starting:
+            if self.running:
+                return
+            mine, theirs = socket.socketpair()
+            with theirs:
+                command = [sys.executable, "-m", "ccphost.engine.process", str(theirs.fileno())]
+                # This process's settings (its environment), and ccphost importable wherever it runs.
+                env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [SOURCE, os.environ.get("PYTHONPATH")]))}
+                process = subprocess.Popen(command, pass_fds=[theirs.fileno()], env=env)  # noqa: S603 (this Python, this module)
+            reader, writer = await asyncio.open_unix_connection(sock=mine, limit=2**24)
+            try:
+                # Serving starts once the engine has Django set up (about a second).
+                size = int.from_bytes(await asyncio.wait_for(reader.readexactly(HEADER), READY_SECONDS), "big")
+                kind, *_ = pickle.loads(await reader.readexactly(size))  # noqa: S301 (our own child's)
+                if kind != "ready":
+                    raise OSError(f"the engine process said {kind!r} first")
+            except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError) as failed:
+                writer.close()
+                process.kill()
+                raise OSError(f"The engine process did not start: {failed!r}") from failed
+            self.process, self.writer = process, writer
+            self.reader = self.loop.create_task(self.read(reader, process))
+            logger.info("Engine process %s started", process.pid)
+
+    async def call(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if not self.running:
+            await self.start()
+        assert self.writer is not None
+        call_id = next(self.ids)
+        answer = self.waiting[call_id] = self.loop.create_future()
+        try:
+            self.writer.write(frame(("call", call_id, func, args, kwargs)))
+        except Exception:
+            del self.waiting[call_id]
+            raise
+        return await answer
+
+    async def read(self, reader: asyncio.StreamReader, process: subprocess.Popen[bytes]) -> None:
+        from channels.layers import get_channel_layer
+
+        layer = get_channel_layer()
+        try:
+            while True:
+                size = int.from_bytes(await reader.readexactly(HEADER), "big")
+                kind, first, second = pickle.loads(await reader.readexactly(size))  # noqa: S301 (our own child's)
+                if kind == "push":
+                    try:
+                        await layer.group_send(first, second)
+                    except Exception:
+                        logger.exception("Could not send %s to group %s", second.get("type"), first)
+                    # The consumers' turn before the next push, as layers.Outbox gives them.
+                    await asyncio.sleep(0)
+                    continue
+                answer = self.waiting.pop(first, None)
+                if answer is None or answer.done():
+                    continue  # its caller gave up (a socket that closed meanwhile)
+                if kind == "value":
+                    answer.set_result(second)
+                else:
+                    answer.set_exception(second)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            waiting, self.waiting = self.waiting, {}
+            code = process.poll()
+            if waiting or code not in (None, 0):
+                logger.error("Engine process %s ended (exit code %s); %s calls failed", process.pid, code, len(waiting))
+            for answer in waiting.values():
+                if not answer.done():
+                    answer.set_exception(EngineProcessGone("The engine process ended before it answered."))
+
+    async def stop(self, timeout: float = 10) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(Exception):
+                await self.writer.wait_closed()
+        if self.reader is not None:
+            with contextlib.suppress(BaseException):
+                await self.reader
+        if self.process is not None:
+            try:
+                await asyncio.to_thread(self.process.wait, timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+_engines: dict[asyncio.AbstractEventLoop, EngineProcess] = {}
+
+
+async def start_engine_process() -> EngineProcess:
+    """The running loop's engine process, started now (the serving process's startup)."""
+    loop = asyncio.get_running_loop()
+    engine = _engines.get(loop) or EngineProcess(loop)
+    await engine.start()
+    _engines[loop] = engine
+    return engine
+
+
+async def stop_engine_process() -> None:
+    engine = _engines.pop(asyncio.get_running_loop(), None)
+    if engine is not None:
+        await engine.stop()
+
+
+def running_engine() -> EngineProcess | None:
+    """The engine process of the running event loop, if it has one."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    return _engines.get(loop)
+
+
+# The engine process's side.
+
+
+class Answers:
+    """Sends the answers and pushes of the engine process, one message at a time."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.lock = threading.Lock()
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        data = frame(message)
+        with self.lock:
+            self.sock.sendall(data)
+
+    def push(self, group: str, message: dict[str, Any]) -> None:
+        self.send(("push", group, message))
+
+    def answer(self, call_id: int, value: Any) -> None:
+        try:
+            self.send(("value", call_id, value))
+        except Exception as unsendable:  # a value that does not pickle
+            self.fail(call_id, unsendable)
+
+    def fail(self, call_id: int, error: BaseException) -> None:
+        try:
+            pickle.loads(pickle.dumps(error, PROTOCOL))  # noqa: S301 (just made)
+        except Exception:
+            error = RuntimeError(f"{type(error).__name__}: {error}")
+        self.send(("error", call_id, error))
+
+
+def read_calls(sock: socket.socket, calls: "queue.SimpleQueue[tuple[Any, ...] | None]") -> None:
+    """Take calls off the socket as they come (the serving process never waits to write),
+    until it closes."""
+    stream = sock.makefile("rb")
+    try:
+        while header := stream.read(HEADER):
+            if len(header) < HEADER:
+                break
+            calls.put(pickle.loads(stream.read(int.from_bytes(header, "big"))))  # noqa: S301 (our own parent's)
+    except (OSError, EOFError):
+        pass
+    finally:
+        calls.put(None)
+
+
+def serve_calls(sock: socket.socket) -> None:
+    from django.db import close_old_connections
+
+    from ccphost import layers
+
+    answers = Answers(sock)
+    layers.send_group_messages_with(answers.push)
+    answers.send(("ready", os.getpid(), None))
+    calls: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+    threading.Thread(target=read_calls, args=(sock, calls), name="ccphost-engine-calls", daemon=True).start()
+    while (item := calls.get()) is not None:
+        _, call_id, func, args, kwargs = item
+        close_old_connections()
+        try:
+            value = func(*args, **kwargs)
+        except Exception as error:
+            answers.fail(call_id, error)
+        else:
+            answers.answer(call_id, value)
+        finally:
+            close_old_connections()
+
+
+def main(fd: int) -> None:
+    # The serving process stops it: by closing the socket (its shutdown) or by dying. A
+    # Ctrl-C in `make run` goes to both; the server then shuts down and closes the socket.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ccphost.settings")
+    import django
+
+    django.setup()
+    import gc
+
+    from django.conf import settings
+
+    if settings.CCPHOST_GC_THRESHOLDS:
+        gc.freeze()
+        gc.set_threshold(*settings.CCPHOST_GC_THRESHOLDS)
+    if settings.CCPHOST_BACKGROUND_DELIVERY:
+        # Webhooks the changes here queue are delivered from here at once (each delivery is
+        # claimed in the database: at most one process sends it).
+        from integrations.webhooks.worker import start_webhook_worker
+
+        start_webhook_worker()
+    with socket.socket(fileno=fd) as sock:
+        serve_calls(sock)
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))

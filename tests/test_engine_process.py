@@ -1,0 +1,175 @@
+"""ccphost.engine.process: an embedded server's engine calls in a process of their own.
+
+The first tests start a real engine process from the test's event loop and call functions of
+this module in it (the child imports them by name); the last one serves ccphost as `make run`
+does and drives a CCP socket through it."""
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from ccphost.engine.core import EngineError, invalid_state
+from ccphost.engine.process import EngineProcess, EngineProcessGone, frame, use_engine_process
+from ccphost.engine.threads import is_sqlite
+from ccphost.layers import group_send_soon
+from tests.test_serve import served, signed_in_agent  # noqa: F401 (fixture)
+
+
+def pid_of_this_process() -> int:
+    return os.getpid()
+
+
+def refuse() -> None:
+    raise invalid_state("Not now.")
+
+
+def push_then_answer(group: str, count: int) -> str:
+    for n in range(count):
+        group_send_soon(group, {"type": "test.message", "n": n})
+    return "answered"
+
+
+def unpicklable() -> Any:
+    return lambda: None
+
+
+def children_running(module: str, parent: int) -> list[int]:
+    """Processes whose parent is ``parent`` running ``python -m module``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == parent and module.encode() in command:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture
+async def engine(tmp_path, monkeypatch):
+    # The child reads this process's environment: nothing of the developer's var/ directory,
+    # and no webhook worker.
+    monkeypatch.setenv("CCPHOST_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("CCPHOST_BACKGROUND_DELIVERY", "0")
+    engine = EngineProcess(asyncio.get_running_loop())
+    await engine.start()
+    yield engine
+    await engine.stop()
+
+
+def test_an_engine_error_crosses_processes_whole():
+    import pickle
+
+    error = pickle.loads(pickle.dumps(invalid_state("Not now.")))
+    assert (type(error), error.as_dict()) == (
+        EngineError,
+        {"type": "InvalidStateException", "message": "Not now.", "statusCode": 409},
+    )
+    assert len(frame(("value", 1, "x"))) == int.from_bytes(frame(("value", 1, "x"))[:4], "big") + 4
+
+
+async def test_calls_run_in_the_engine_process_and_refusals_come_back_whole(engine):
+    child = await engine.call(pid_of_this_process)
+    assert child != os.getpid() and child == engine.process.pid
+    with pytest.raises(EngineError) as refused:
+        await engine.call(refuse)
+    assert refused.value.as_dict() == {"type": "InvalidStateException", "message": "Not now.", "statusCode": 409}
+    with pytest.raises(Exception, match="pickle"):
+        await engine.call(unpicklable)
+    assert await engine.call(pid_of_this_process) == child  # still serving
+
+
+async def test_a_calls_sends_reach_this_processs_layer_in_order_before_its_answer(engine):
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add("process-test", channel)
+    seen: list[Any] = []
+
+    async def receive() -> None:
+        while True:
+            seen.append((await layer.receive(channel))["n"])
+
+    receiving = asyncio.ensure_future(receive())
+    seen.append(await engine.call(push_then_answer, "process-test", 3))
+    receiving.cancel()
+    assert seen == [0, 1, 2, "answered"]
+
+
+async def test_a_dead_engine_process_fails_its_calls_and_the_next_call_starts_another(engine):
+    first = engine.process.pid
+    with pytest.raises(EngineProcessGone):
+        await engine.call(os._exit, 3)
+    assert await engine.call(pid_of_this_process) not in (first, os.getpid())
+
+
+def test_used_by_an_embedded_server_unless_off(settings):
+    embedded = is_sqlite() and "REDIS_URL" not in os.environ
+    assert use_engine_process() is embedded
+    settings.CCPHOST_ENGINE_PROCESS = "off"
+    assert use_engine_process() is False
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+def test_a_served_embedded_server_runs_its_engine_in_a_child_that_comes_back(served, django_user_model):  # noqa: F811
+    session_key = signed_in_agent(django_user_model)
+    port = int(served.rsplit(":", 1)[1])
+    server = next(p for p in children_running("ccphost.serve", os.getpid()) if port_of(p) == port)
+    engines = children_running("ccphost.engine.process", server)
+    embedded = settings.CCPHOST_ENGINE_PROCESS == "auto" and use_engine_process()
+    assert len(engines) == (1 if embedded else 0)
+
+    async def scenario() -> list[dict[str, Any]]:
+        headers = {"Cookie": f"sessionid={session_key}", "Origin": served}
+        async with websockets.connect(f"{served.replace('http', 'ws')}/ws/ccp/acme/", additional_headers=headers) as ws:
+            frames = [json.loads(await ws.recv()) for _ in range(2)]  # hello, snapshot
+            state = {"name": "Break", "type": "not_routable"}
+            await ws.send(json.dumps({"requestId": "r1", "method": "putAgentState", "params": {"state": state}}))
+            frames += await until(ws, "r1", lambda f: f.get("type") == "snapshot" and "Break" in json.dumps(f))
+            await ws.send(
+                json.dumps({"requestId": "r2", "method": "putAgentState", "params": {"state": {"name": "?"}}})
+            )
+            frames += await until(ws, "r2")
+            if engines:
+                os.kill(engines[0], signal.SIGKILL)
+                await asyncio.sleep(0.5)
+            state = {"name": "Lunch", "type": "not_routable"}
+            await ws.send(json.dumps({"requestId": "r3", "method": "putAgentState", "params": {"state": state}}))
+            frames += await until(ws, "r3", lambda f: f.get("type") == "snapshot" and "Lunch" in json.dumps(f))
+            return frames
+
+    frames = asyncio.run(scenario())
+    answers = {f["requestId"]: f for f in frames if "requestId" in f}
+    assert "data" in answers["r1"] and "data" in answers["r3"]
+    assert answers["r2"]["err"]["type"] == "ResourceNotFoundException"
+    if engines:
+        again = children_running("ccphost.engine.process", server)
+        assert len(again) == 1 and again != engines
+
+
+def port_of(pid: int) -> int | None:
+    command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    return int(command[command.index(b"--port") + 1]) if b"--port" in command else None
+
+
+async def until(ws: Any, request_id: str, also: Any = None) -> list[dict[str, Any]]:
+    """Frames up to the answer to ``request_id`` and, if ``also``, one frame matching it."""
+    frames: list[dict[str, Any]] = []
+    answered = matched = False
+    while not (answered and (also is None or matched)):
+        frames.append(json.loads(await asyncio.wait_for(ws.recv(), 20)))
+        answered = answered or frames[-1].get("requestId") == request_id
+        matched = matched or (also is not None and also(frames[-1]))
+    return frames
