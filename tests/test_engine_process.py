@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,30 @@ def unpicklable() -> Any:
     return lambda: None
 
 
+def pause(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def insert(value: str, then_refuse: bool = False) -> bool:
+    """A row in a table of the engine process's own database; whether a transaction was open."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE IF NOT EXISTS process_test (value TEXT)")
+        cursor.execute("INSERT INTO process_test (value) VALUES (%s)", [value])
+    if then_refuse:
+        refuse()
+    return bool(connection.in_atomic_block)
+
+
+def rows() -> list[str]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT value FROM process_test ORDER BY value")
+        return [value for (value,) in cursor.fetchall()]
+
+
 def children_running(module: str, parent: int) -> list[int]:
     """Processes whose parent is ``parent`` running ``python -m module``."""
     found = []
@@ -61,9 +86,11 @@ def children_running(module: str, parent: int) -> list[int]:
 @pytest.fixture
 async def engine(tmp_path, monkeypatch):
     # The child reads this process's environment: nothing of the developer's var/ directory,
-    # and no webhook worker.
+    # no webhook worker, and a database of its own (SQLite) in both test passes.
     monkeypatch.setenv("CCPHOST_VAR_DIR", str(tmp_path))
     monkeypatch.setenv("CCPHOST_BACKGROUND_DELIVERY", "0")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'engine.sqlite3'}")
+    monkeypatch.delenv("REDIS_URL", raising=False)
     engine = EngineProcess(asyncio.get_running_loop())
     await engine.start()
     yield engine
@@ -113,6 +140,23 @@ async def test_a_dead_engine_process_fails_its_calls_and_the_next_call_starts_an
     with pytest.raises(EngineProcessGone):
         await engine.call(os._exit, 3)
     assert await engine.call(pid_of_this_process) not in (first, os.getpid())
+
+
+async def test_calls_that_wait_together_commit_together_and_a_refused_one_alone_is_undone(engine):
+    """While the engine process is busy, the calls that arrive wait, and then run in one
+    transaction (a group commit), each in a savepoint: the refused one writes nothing, the
+    others are written."""
+    results = await asyncio.gather(
+        engine.call(pause, 0.5),
+        engine.call(insert, "a"),
+        engine.call(insert, "b", then_refuse=True),
+        engine.call(insert, "c"),
+        return_exceptions=True,
+    )
+    assert results[1] is True and results[3] is True  # inside the group's transaction
+    assert isinstance(results[2], EngineError) and results[2].type == "InvalidStateException"
+    assert await engine.call(rows) == ["a", "c"]
+    assert await engine.call(insert, "d") is False  # alone: no transaction around it
 
 
 def test_used_by_an_embedded_server_unless_off(settings):
