@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -41,30 +40,6 @@ def push_then_answer(group: str, count: int) -> str:
 
 def unpicklable() -> Any:
     return lambda: None
-
-
-def pause(seconds: float) -> None:
-    time.sleep(seconds)
-
-
-def insert(value: str, then_refuse: bool = False) -> bool:
-    """A row in a table of the engine process's own database; whether a transaction was open."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("CREATE TABLE IF NOT EXISTS process_test (value TEXT)")
-        cursor.execute("INSERT INTO process_test (value) VALUES (%s)", [value])
-    if then_refuse:
-        refuse()
-    return bool(connection.in_atomic_block)
-
-
-def rows() -> list[str]:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT value FROM process_test ORDER BY value")
-        return [value for (value,) in cursor.fetchall()]
 
 
 def children_running(module: str, parent: int) -> list[int]:
@@ -140,23 +115,6 @@ async def test_a_dead_engine_process_fails_its_calls_and_the_next_call_starts_an
     with pytest.raises(EngineProcessGone):
         await engine.call(os._exit, 3)
     assert await engine.call(pid_of_this_process) not in (first, os.getpid())
-
-
-async def test_calls_that_wait_together_commit_together_and_a_refused_one_alone_is_undone(engine):
-    """While the engine process is busy, the calls that arrive wait, and then run in one
-    transaction (a group commit), each in a savepoint: the refused one writes nothing, the
-    others are written."""
-    results = await asyncio.gather(
-        engine.call(pause, 0.5),
-        engine.call(insert, "a"),
-        engine.call(insert, "b", then_refuse=True),
-        engine.call(insert, "c"),
-        return_exceptions=True,
-    )
-    assert results[1] is True and results[3] is True  # inside the group's transaction
-    assert isinstance(results[2], EngineError) and results[2].type == "InvalidStateException"
-    assert await engine.call(rows) == ["a", "c"]
-    assert await engine.call(insert, "d") is False  # alone: no transaction around it
 
 
 def test_used_by_an_embedded_server_unless_off(settings):

@@ -43,9 +43,6 @@ logger = logging.getLogger(__name__)
 
 HEADER = 4  # bytes of each message's length, big-endian
 READY_SECONDS = 60  # for the engine process to set Django up
-# At most this many waiting calls share a transaction: SQLite's one writer (the serving
-# process's own changes: timers, views) waits for it.
-GROUP_CALLS = 16
 SOURCE = str(Path(__file__).resolve().parents[2])  # the directory ccphost is imported from
 PROTOCOL = pickle.HIGHEST_PROTOCOL
 
@@ -253,6 +250,8 @@ def read_calls(sock: socket.socket, calls: "queue.SimpleQueue[tuple[Any, ...] | 
 
 
 def serve_calls(sock: socket.socket) -> None:
+    from django.db import close_old_connections
+
     from ccphost import layers
 
     answers = Answers(sock)
@@ -260,63 +259,17 @@ def serve_calls(sock: socket.socket) -> None:
     answers.send(("ready", os.getpid(), None))
     calls: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
     threading.Thread(target=read_calls, args=(sock, calls), name="ccphost-engine-calls", daemon=True).start()
-    ended = False
-    while not ended and (first := calls.get()) is not None:
-        group = [first]
-        while len(group) < GROUP_CALLS:
-            try:
-                item = calls.get_nowait()
-            except queue.Empty:
-                break
-            if item is None:
-                ended = True
-                break
-            group.append(item)
-        run_calls(group, answers)
-
-
-def run_calls(group: list[tuple[Any, ...]], answers: Answers) -> None:
-    """Run the calls waiting, and answer each: more than one in one transaction, each call
-    in a savepoint of its own (a group commit). A refused call rolls back to its savepoint
-    alone, and the others still commit; their sends (on commit) go out with the group's
-    commit, before its answers. A commit that fails fails every call of the group: none of
-    them was written."""
-    from django.db import close_old_connections, connection, transaction
-
-    close_old_connections()
-    try:
-        if len(group) == 1:
-            _, call_id, func, args, kwargs = group[0]
-            outcomes = [outcome(call_id, func, args, kwargs)]
-        else:
-            try:
-                with transaction.atomic():
-                    outcomes = []
-                    for _, call_id, func, args, kwargs in group:
-                        with_savepoint = transaction.atomic()
-                        outcomes.append(outcome(call_id, func, args, kwargs, with_savepoint))
-                        if connection.needs_rollback:  # a savepoint that could not roll back
-                            raise RuntimeError("A call's savepoint could not be rolled back; nothing was written.")
-            except Exception as failed:
-                outcomes = [(item[1], False, failed) for item in group]
-        for call_id, ok, value in outcomes:
-            if ok:
-                answers.answer(call_id, value)
-            else:
-                answers.fail(call_id, value)
-    finally:
+    while (item := calls.get()) is not None:
+        _, call_id, func, args, kwargs = item
         close_old_connections()
-
-
-def outcome(
-    call_id: int, func: Callable[..., Any], args: Any, kwargs: Any, around: Any = None
-) -> tuple[int, bool, Any]:
-    """(call_id, True, its value) or (call_id, False, its exception)."""
-    try:
-        with around or contextlib.nullcontext():
-            return (call_id, True, func(*args, **kwargs))
-    except Exception as error:
-        return (call_id, False, error)
+        try:
+            value = func(*args, **kwargs)
+        except Exception as error:
+            answers.fail(call_id, error)
+        else:
+            answers.answer(call_id, value)
+        finally:
+            close_old_connections()
 
 
 def main(fd: int) -> None:
