@@ -83,6 +83,24 @@ def test_an_engine_error_crosses_processes_whole():
     assert len(frame(("value", 1, "x"))) == int.from_bytes(frame(("value", 1, "x"))[:4], "big") + 4
 
 
+def test_calls_are_read_whole_however_they_arrive_until_the_socket_closes():
+    import socket
+
+    from ccphost.engine.process import Calls
+
+    mine, theirs = socket.socketpair()
+    calls = Calls(theirs)
+    data = b"".join(frame(("call", n, "f", (n,), {})) for n in range(3))
+    mine.sendall(data[:3])  # part of a header
+    mine.sendall(data[3:-5])  # the rest of the first two and part of the third
+    assert [calls.next(), calls.next()] == [("call", 0, "f", (0,), {}), ("call", 1, "f", (1,), {})]
+    mine.sendall(data[-5:])
+    assert calls.next() == ("call", 2, "f", (2,), {})
+    mine.close()
+    assert calls.next() is None
+    theirs.close()
+
+
 async def test_calls_run_in_the_engine_process_and_refusals_come_back_whole(engine):
     child = await engine.call(pid_of_this_process)
     assert child != os.getpid() and child == engine.process.pid

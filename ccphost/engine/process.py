@@ -29,12 +29,12 @@ import itertools
 import logging
 import os
 import pickle
-import queue
 import signal
 import socket
 import subprocess
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 HEADER = 4  # bytes of each message's length, big-endian
 READY_SECONDS = 60  # for the engine process to set Django up
+READ_BYTES = 1 << 16  # read off the socket at a time
 SOURCE = str(Path(__file__).resolve().parents[2])  # the directory ccphost is imported from
 PROTOCOL = pickle.HIGHEST_PROTOCOL
 
@@ -234,19 +235,45 @@ class Answers:
         self.send(("error", call_id, error))
 
 
-def read_calls(sock: socket.socket, calls: "queue.SimpleQueue[tuple[Any, ...] | None]") -> None:
-    """Take calls off the socket as they come (the serving process never waits to write),
-    until it closes."""
-    stream = sock.makefile("rb")
-    try:
-        while header := stream.read(HEADER):
-            if len(header) < HEADER:
+class Calls:
+    """The calls the serving process sent, read off the socket by the thread that runs them:
+    waiting for one only when none is left, and between calls taking what has come without
+    waiting. (A thread of its own reading them woke for each call and took the GIL from the
+    calls running, as the event loop did before this process.) The serving process never
+    waits to write: its side buffers."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = bytearray()
+        self.ready: deque[tuple[Any, ...]] = deque()
+        self.open = True
+
+    def next(self) -> tuple[Any, ...] | None:
+        """The next call, or None once the serving process closed the socket."""
+        self.take(wait=False)
+        while not self.ready and self.open:
+            self.take(wait=True)
+        return self.ready.popleft() if self.ready else None
+
+    def take(self, wait: bool) -> None:
+        while self.open:
+            try:
+                data = self.sock.recv(READ_BYTES, 0 if wait else socket.MSG_DONTWAIT)
+            except BlockingIOError:
                 break
-            calls.put(pickle.loads(stream.read(int.from_bytes(header, "big"))))  # noqa: S301 (our own parent's)
-    except (OSError, EOFError):
-        pass
-    finally:
-        calls.put(None)
+            except OSError:
+                data = b""
+            if not data:
+                self.open = False
+                break
+            self.buffer += data
+            wait = False
+        while len(self.buffer) >= HEADER:
+            size = int.from_bytes(self.buffer[:HEADER], "big")
+            if len(self.buffer) < HEADER + size:
+                break
+            self.ready.append(pickle.loads(self.buffer[HEADER : HEADER + size]))  # noqa: S301 (our own parent's)
+            del self.buffer[: HEADER + size]
 
 
 def serve_calls(sock: socket.socket) -> None:
@@ -257,9 +284,8 @@ def serve_calls(sock: socket.socket) -> None:
     answers = Answers(sock)
     layers.send_group_messages_with(answers.push)
     answers.send(("ready", os.getpid(), None))
-    calls: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
-    threading.Thread(target=read_calls, args=(sock, calls), name="ccphost-engine-calls", daemon=True).start()
-    while (item := calls.get()) is not None:
+    calls = Calls(sock)
+    while (item := calls.next()) is not None:
         _, call_id, func, args, kwargs = item
         close_old_connections()
         try:
