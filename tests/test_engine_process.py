@@ -42,6 +42,21 @@ def unpicklable() -> Any:
     return lambda: None
 
 
+def explode() -> None:
+    raise RuntimeError("This does not unpickle here.")
+
+
+class ReadOnlyThere:
+    """Pickles in the engine process; unpickling it in the serving process raises."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (explode, ())
+
+
+def unreadable_answer() -> ReadOnlyThere:
+    return ReadOnlyThere()
+
+
 def children_running(module: str, parent: int) -> list[int]:
     """Processes whose parent is ``parent`` running ``python -m module``."""
     found = []
@@ -133,6 +148,14 @@ async def test_a_dead_engine_process_fails_its_calls_and_the_next_call_starts_an
     with pytest.raises(EngineProcessGone):
         await engine.call(os._exit, 3)
     assert await engine.call(pid_of_this_process) not in (first, os.getpid())
+
+
+async def test_an_answer_that_cannot_be_read_here_ends_that_engine_process(engine):
+    first = engine.process
+    with pytest.raises(EngineProcessGone):
+        await engine.call(unreadable_answer)
+    assert await asyncio.to_thread(first.wait, 10) == 0  # it saw its socket close, and ended
+    assert await engine.call(pid_of_this_process) not in (first.pid, os.getpid())
 
 
 def test_used_by_an_embedded_server_unless_off(settings):

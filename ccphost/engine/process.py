@@ -98,20 +98,25 @@ class EngineProcess:
                 command = [sys.executable, "-m", "ccphost.engine.process", str(theirs.fileno())]
                 # This process's settings (its environment), and ccphost importable wherever it runs.
                 env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [SOURCE, os.environ.get("PYTHONPATH")]))}
-                process = subprocess.Popen(command, pass_fds=[theirs.fileno()], env=env)  # noqa: S603 (this Python, this module)
+                try:
+                    process = subprocess.Popen(command, pass_fds=[theirs.fileno()], env=env)  # noqa: S603 (this Python, this module)
+                except OSError:
+                    mine.close()
+                    raise
             reader, writer = await asyncio.open_unix_connection(sock=mine, limit=2**24)
             try:
                 # Serving starts once the engine has Django set up (about a second).
                 size = int.from_bytes(await asyncio.wait_for(reader.readexactly(HEADER), READY_SECONDS), "big")
                 kind, *_ = pickle.loads(await reader.readexactly(size))  # noqa: S301 (our own child's)
                 if kind != "ready":
-                    raise OSError(f"the engine process said {kind!r} first")
-            except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError) as failed:
+                    raise ValueError(f"it said {kind!r} first")
+            except Exception as failed:  # it did not start: it died, hung or said something else
                 writer.close()
                 process.kill()
+                await asyncio.to_thread(process.wait)
                 raise OSError(f"The engine process did not start: {failed!r}") from failed
             self.process, self.writer = process, writer
-            self.reader = self.loop.create_task(self.read(reader, process))
+            self.reader = self.loop.create_task(self.read(reader, writer, process))
             logger.info("Engine process %s started", process.pid)
 
     async def call(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -127,7 +132,12 @@ class EngineProcess:
             raise
         return await answer
 
-    async def read(self, reader: asyncio.StreamReader, process: subprocess.Popen[bytes]) -> None:
+    async def read(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, process: subprocess.Popen[bytes]
+    ) -> None:
+        """Take the engine process's pushes and answers until it ends. Should this end
+        first (a message that did not unpickle here), the socket is closed: the engine
+        process then ends too, and the next call starts another."""
         from channels.layers import get_channel_layer
 
         layer = get_channel_layer()
@@ -152,7 +162,10 @@ class EngineProcess:
                     answer.set_exception(second)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
+        except Exception:
+            logger.exception("Could not read the engine process %s: closing it", process.pid)
         finally:
+            writer.close()
             waiting, self.waiting = self.waiting, {}
             code = process.poll()
             if waiting or code not in (None, 0):
