@@ -8,7 +8,9 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,8 @@ from ccphost.engine.core import EngineError, invalid_state
 from ccphost.engine.process import EngineProcess, EngineProcessGone, frame, use_engine_process
 from ccphost.engine.threads import is_sqlite
 from ccphost.layers import group_send_soon
-from tests.test_serve import served, signed_in_agent  # noqa: F401 (fixture)
+from tests.test_scale_faults import free_port, wait_port
+from tests.test_serve import ROOT, served, served_database_url, signed_in_agent  # noqa: F401 (fixture)
 
 
 def pid_of_this_process() -> int:
@@ -200,6 +203,40 @@ def test_a_served_embedded_server_runs_its_engine_in_a_child_that_comes_back(ser
     if engines:
         again = children_running("ccphost.engine.process", server)
         assert len(again) == 1 and again != engines
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+@pytest.mark.django_db(transaction=True)
+def test_a_sigterm_to_the_servers_process_group_ends_both_quietly(tmp_path):
+    """As `make run`'s Ctrl-C or a service manager's stop: the serving process shuts down,
+    closing the socket, and the engine process (which ignores the signal) ends after it."""
+    if not use_engine_process():
+        pytest.skip("an embedded server's engine process")
+    port = free_port()
+    env = os.environ | {
+        "DATABASE_URL": served_database_url(),
+        "CCPHOST_BACKGROUND_DELIVERY": "0",
+        "CCPHOST_VAR_DIR": str(tmp_path),
+        "LOG_LEVEL": "INFO",
+    }
+    command = [sys.executable, "-m", "ccphost.serve", "--host", "127.0.0.1", "--port", str(port)]
+    log = tmp_path / "server.log"
+    with log.open("wb") as output:
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=output, start_new_session=True)
+    try:
+        wait_port(port)
+        (engine,) = children_running("ccphost.engine.process", server.pid)
+        os.killpg(server.pid, signal.SIGTERM)
+        assert server.wait(30) in (0, -signal.SIGTERM)  # uvicorn raises the signal again once shut down
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{engine}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not Path(f"/proc/{engine}").exists()
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+    text = log.read_text()
+    assert f"Engine process {engine} started" in text and "ended" not in text, text
 
 
 def port_of(pid: int) -> int | None:

@@ -313,8 +313,10 @@ def serve_calls(sock: socket.socket) -> None:
 
 def main(fd: int) -> None:
     # The serving process stops it: by closing the socket (its shutdown) or by dying. A
-    # Ctrl-C in `make run` goes to both; the server then shuts down and closes the socket.
+    # Ctrl-C in `make run`, or a SIGTERM to the process group, goes to both; the server then
+    # shuts down, with the calls under way answered, and closes the socket.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ccphost.settings")
     import django
 
