@@ -232,6 +232,12 @@ def parse_time(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
+# The bench's sockets behave as a browser's: no keepalive pings of their own (websockets
+# sends one every 20 s by default: 500 a second at 10,000 sockets, each answered by the
+# server). They answer the server's pings, as browsers do.
+AS_A_BROWSER: dict[str, Any] = {"open_timeout": 60, "ping_interval": None}
+
+
 class CcpClient:
     """One CCP socket of one agent: counts snapshots and answers, measures latencies."""
 
@@ -246,7 +252,7 @@ class CcpClient:
     async def connect(self) -> None:
         headers = {"Cookie": f"sessionid={self.session_key}", "Origin": SITE.format(port=self.port)}
         self.ws = await websockets.connect(
-            f"ws://127.0.0.1:{self.port}/ws/ccp/bench/", additional_headers=headers, max_size=2**20, open_timeout=60
+            f"ws://127.0.0.1:{self.port}/ws/ccp/bench/", additional_headers=headers, max_size=2**20, **AS_A_BROWSER
         )
         self.reader = asyncio.create_task(self.read())
         await asyncio.wait_for(self.ready.wait(), 60)
@@ -287,7 +293,7 @@ class FloorClient:
     async def connect(self) -> None:
         headers = {"Origin": SITE.format(port=self.port)}
         self.ws = await websockets.connect(
-            f"ws://127.0.0.1:{self.port}/ws/floor/{self.group}/", additional_headers=headers, open_timeout=60
+            f"ws://127.0.0.1:{self.port}/ws/floor/{self.group}/", additional_headers=headers, **AS_A_BROWSER
         )
         self.reader = asyncio.create_task(self.read())
 
