@@ -39,7 +39,7 @@ run: deps saml-deps
 	$(BIN)/python manage.py demo
 	@echo "Sample CRM: http://$(HOST):$(CRM_PORT)/"
 	$(BIN)/python -m http.server $(CRM_PORT) --bind $(HOST) --directory examples/crm >/dev/null 2>&1 & \
-	trap 'kill $$!' EXIT INT TERM; \
+	trap 'kill $$! 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/python -m ccphost.serve --host $(HOST) --port $(PORT)
 
 # Scale-out on this machine: PostgreSQL + Redis + WORKERS uvicorn processes behind one port.
