@@ -3,8 +3,8 @@
 A ``FileResponse`` (whitenoise's static files, the instances' ringtone files) streams its
 file through a synchronous iterator. Under ASGI Django cannot iterate that from the event
 loop: it warns ("StreamingHttpResponse must consume synchronous iterators…"), then reads
-the whole file into a list in its one thread for synchronous code, which in the embedded
-mode is also the engine's (engine.threads). This middleware gives such a response an
+the whole file into a list in its one thread for synchronous code (the views', and the
+engine's when it runs in the serving process). This middleware gives such a response an
 asynchronous iterator instead: the file is read block by block in the event loop's
 default executor, and sent as it is read. Under WSGI nothing changes.
 """
@@ -21,7 +21,7 @@ BLOCK_SIZE = 64 * 1024  # what Django's ASGI handler sends at a time
 
 async def blocks(file: IO[bytes], size: int) -> AsyncIterator[bytes]:
     """``file``'s content, ``size`` bytes at a time, each read outside the event loop (and
-    off the engine's thread). The response closes the file once sent."""
+    off the thread for synchronous code). The response closes the file once sent."""
     read = sync_to_async(file.read, thread_sensitive=False)
     while block := await read(size):
         yield block
