@@ -36,7 +36,7 @@ def validation_message(exc: ValidationError) -> str:
 
 
 class Command(BaseCommand):
-    help = "Create, list and show contact-center instances."
+    help = "Create, list, show and delete contact-center instances."
 
     def add_arguments(self, parser: CommandParser) -> None:
         subcommands = parser.add_subparsers(dest="subcommand", required=True, metavar="{create,list,show,delete}")
