@@ -77,7 +77,10 @@ def children_running(module: str, parent: int) -> list[int]:
 
 
 @pytest.fixture
-async def engine(tmp_path, monkeypatch):
+async def engine(tmp_path, monkeypatch, settings):
+    # This side: the embedded layer, the one an engine process serves, in both test passes
+    # (with Redis, a receiver gets a message some time after the layer took it).
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "ccphost.layers.SweepLimitedInMemoryChannelLayer"}}
     # The child reads this process's environment: nothing of the developer's var/ directory,
     # no webhook worker, and a database of its own (SQLite) in both test passes.
     monkeypatch.setenv("CCPHOST_VAR_DIR", str(tmp_path))
