@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from bench.run import ROOT, cpu_ticks, mode_env
 
@@ -39,7 +40,10 @@ def measure(changes: int, agents: int, pushes: bool = False) -> dict[str, float 
         from ccphost.engine.process import frame
         from ccphost.layers import send_group_messages_with
 
-        send_group_messages_with(lambda group, message: frame(("push", group, message)) and None)
+        def pickle_only(group: str, message: dict[str, Any]) -> None:
+            frame(("push", group, message))
+
+        send_group_messages_with(pickle_only)
     from django.db import connection
 
     from ccphost.engine.models import Agent, AgentState

@@ -164,10 +164,9 @@ class CpuMeter:
             with contextlib.suppress(OSError):
                 for task in Path(f"/proc/{pid}/task").iterdir():
                     with contextlib.suppress(OSError, ValueError):
-                        label = (
-                            ("engine process" if int(task.name) == pid else "engine process, other") if engine else ""
-                        )
-                        ticks[("thread", int(task.name))] = (label, cpu_ticks(task / "stat"))
+                        tid = int(task.name)
+                        label = "" if not engine else "engine process" if tid == pid else "engine process, other"
+                        ticks[("thread", tid)] = (label, cpu_ticks(task / "stat"))
         for entry in Path("/proc").iterdir():
             if entry.name.isdigit() and (name := process_name(entry.name)).startswith(("postgres", "redis")):
                 with contextlib.suppress(OSError, ValueError):

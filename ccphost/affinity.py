@@ -130,18 +130,6 @@ def pin_serving_process(setting: str | list[int], registry: Path) -> int | None:
     return cpu
 
 
-async def start_serving_engine() -> None:
-    """The engine process of an embedded server (ccphost.engine.process), if it uses one.
-    Not fatal: without it, the engine's changes run on this process's thread, as before."""
-    from ccphost.engine.process import start_engine_process, use_engine_process
-
-    if use_engine_process():
-        try:
-            await start_engine_process()
-        except OSError:
-            logger.exception("Could not start the engine process; the engine runs in this one")
-
-
 class ServerLifespanMiddleware:
     """ASGI middleware answering the lifespan protocol, which a server (uvicorn, and
     gunicorn's uvicorn workers) speaks once per process before serving it: at startup an
@@ -157,6 +145,8 @@ class ServerLifespanMiddleware:
             return await self.application(scope, receive, send)
         from django.conf import settings
 
+        from ccphost.engine.process import start_serving_engine, stop_engine_process
+
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
@@ -169,8 +159,6 @@ class ServerLifespanMiddleware:
                     logger.exception("Could not pin this process to a CPU")
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                from ccphost.engine.process import stop_engine_process
-
                 await stop_engine_process()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

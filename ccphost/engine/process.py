@@ -67,10 +67,16 @@ def use_engine_process() -> bool:
     if settings.CCPHOST_ENGINE_PROCESS != "auto" or not is_sqlite():
         return False
     layer = settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", "")
-    return bool(layer == f"{SweepLimitedInMemoryChannelLayer.__module__}.{SweepLimitedInMemoryChannelLayer.__name__}")
+    return layer == f"{SweepLimitedInMemoryChannelLayer.__module__}.{SweepLimitedInMemoryChannelLayer.__name__}"
 
 
 # The serving process's side.
+
+
+async def receive(reader: asyncio.StreamReader) -> tuple[Any, ...]:
+    """The engine process's next message."""
+    size = int.from_bytes(await reader.readexactly(HEADER), "big")
+    return tuple(pickle.loads(await reader.readexactly(size)))  # noqa: S301 (our own child's)
 
 
 class EngineProcess:
@@ -106,8 +112,7 @@ class EngineProcess:
             reader, writer = await asyncio.open_unix_connection(sock=mine, limit=2**24)
             try:
                 # Serving starts once the engine has Django set up (about a second).
-                size = int.from_bytes(await asyncio.wait_for(reader.readexactly(HEADER), READY_SECONDS), "big")
-                kind, *_ = pickle.loads(await reader.readexactly(size))  # noqa: S301 (our own child's)
+                kind, *_ = await asyncio.wait_for(receive(reader), READY_SECONDS)
                 if kind != "ready":
                     raise ValueError(f"it said {kind!r} first")
             except Exception as failed:  # it did not start: it died, hung or said something else
@@ -143,8 +148,7 @@ class EngineProcess:
         layer = get_channel_layer()
         try:
             while True:
-                size = int.from_bytes(await reader.readexactly(HEADER), "big")
-                kind, first, second = pickle.loads(await reader.readexactly(size))  # noqa: S301 (our own child's)
+                kind, first, second = await receive(reader)
                 if kind == "push":
                     try:
                         await layer.group_send(first, second)
@@ -199,6 +203,16 @@ async def start_engine_process() -> EngineProcess:
     await engine.start()
     _engines[loop] = engine
     return engine
+
+
+async def start_serving_engine() -> None:
+    """The engine process of an embedded server, if it uses one (use_engine_process), at its
+    startup. Not fatal: without it, the engine's changes run in the serving process."""
+    if use_engine_process():
+        try:
+            await start_engine_process()
+        except OSError:
+            logger.exception("Could not start the engine process; the engine runs in this one")
 
 
 async def stop_engine_process() -> None:
