@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ from ccphost.engine.process import EngineProcess, EngineProcessGone, frame, use_
 from ccphost.engine.threads import is_sqlite
 from ccphost.layers import group_send_soon
 from tests.test_scale_faults import free_port, wait_port
-from tests.test_serve import ROOT, served, served_database_url, signed_in_agent  # noqa: F401 (fixture)
+from tests.test_serve import served, signed_in_agent, start_server  # noqa: F401 (fixture)
 
 
 def pid_of_this_process() -> int:
@@ -216,16 +215,7 @@ def test_a_sigterm_to_the_servers_process_group_ends_both_quietly(tmp_path):
     if not use_engine_process():
         pytest.skip("an embedded server's engine process")
     port = free_port()
-    env = os.environ | {
-        "DATABASE_URL": served_database_url(),
-        "CCPHOST_BACKGROUND_DELIVERY": "0",
-        "CCPHOST_VAR_DIR": str(tmp_path),
-        "LOG_LEVEL": "INFO",
-    }
-    command = [sys.executable, "-m", "ccphost.serve", "--host", "127.0.0.1", "--port", str(port)]
-    log = tmp_path / "server.log"
-    with log.open("wb") as output:
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=output, start_new_session=True)
+    server, log = start_server(tmp_path, port, start_new_session=True)
     try:
         wait_port(port)
         (engine,) = children_running("ccphost.engine.process", server.pid)

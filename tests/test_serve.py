@@ -55,24 +55,30 @@ def served_database_url() -> str:
     return database_url()
 
 
-@pytest.fixture
-def served(transactional_db, tmp_path) -> Iterator[str]:
-    """ccphost started as `make run` starts it, on the test database: its URL."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
+def start_server(tmp_path: Path, port: int, **popen: Any) -> tuple["subprocess.Popen[bytes]", Path]:
+    """ccphost started as `make run` starts it, on the test database: the process, and the
+    file its log goes to."""
     env = {
         **os.environ,
         "DATABASE_URL": served_database_url(),
         "DEBUG": "1",
         "SECRET_KEY": settings.SECRET_KEY,  # the sessions signed here
-        "SITE_URL": url,
+        "SITE_URL": f"http://127.0.0.1:{port}",
         "CCPHOST_BACKGROUND_DELIVERY": "0",
         "CCPHOST_VAR_DIR": str(tmp_path),
     }
     log = tmp_path / "server.log"
     command = [sys.executable, "-m", "ccphost.serve", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
     with log.open("ab") as stderr:
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stderr=stderr)
+        return subprocess.Popen(command, cwd=ROOT, env=env, stderr=stderr, **popen), log
+
+
+@pytest.fixture
+def served(transactional_db, tmp_path) -> Iterator[str]:
+    """ccphost started as `make run` starts it, on the test database: its URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server, log = start_server(tmp_path, port)
     try:
         wait_port(port)
         yield url
