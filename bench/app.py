@@ -42,6 +42,7 @@ from django.urls import path
 
 from ccphost.asgi import application as ccphost_application
 from ccphost.ccp.dispatch import DirectDispatchMixin
+from ccphost.engine.process import running_engine
 from ccphost.engine.threads import engine_sync_to_async, engine_threads
 
 
@@ -68,11 +69,12 @@ BENCH_STATES: dict[str, Any] = {}  # the two statuses toggled, read once per pro
 BENCH_AGENTS: dict[int, Any] = {}  # each agent as a service call takes it (pk, instance), read once
 
 
-def toggle_agent_states(agent_pks: list[int]) -> None:
-    """Toggle each agent between Break and Lunch, one service call each. The trigger's own
-    reads are kept small, as they share the engine's thread with the calls measured: the
-    agents are read once, and then only their status names, fresh (other phases change
-    them too); reading them whole at every tick took 10% of that thread (py-spy)."""
+def toggle_agent_states(agent_pks: list[int], statuses: dict[int, int] | None = None) -> None:
+    """Toggle each agent between Break and Lunch, one service call each, from ``statuses``
+    (status pks by agent pk) or their statuses now. The trigger's own reads are kept small,
+    as they share the engine's thread with the calls measured: the agents are read once,
+    and then only their status names, fresh (other phases change them too); reading them
+    whole at every tick took 10% of that thread (py-spy)."""
     from ccphost.engine.models import Agent, AgentState
     from ccphost.engine.services import put_agent_state
 
@@ -84,7 +86,7 @@ def toggle_agent_states(agent_pks: list[int]) -> None:
         )
     if missing := [pk for pk in agent_pks if pk not in BENCH_AGENTS]:
         BENCH_AGENTS.update((a.pk, a) for a in Agent.objects.select_related("instance").filter(pk__in=missing))
-    statuses = current_status_pks(agent_pks)
+    statuses = statuses or current_status_pks(agent_pks)
     lunch, pause = BENCH_STATES["Lunch"], BENCH_STATES["Break"]
     for pk in agent_pks:
         put_agent_state(BENCH_AGENTS[pk], lunch if statuses[pk] == pause.pk else pause)
@@ -154,10 +156,18 @@ async def trigger(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if request.get("floor"):
         await floor_send([str(g) for g in request["floor"]])
     if request.get("agents"):
-        # As independent service calls would: side by side on the engine's threads (one on
-        # SQLite, CCPHOST_ENGINE_THREADS on PostgreSQL), each thread a share of the agents.
         pks, threads = [int(pk) for pk in request["agents"]], engine_threads()
-        await asyncio.gather(*(engine_sync_to_async(toggle_agent_states)(pks[i::threads]) for i in range(threads)))
+        if running_engine() is not None:
+            # As the CCP sockets' calls come to an engine process: one change a call, sent
+            # together (it runs the calls waiting together in one transaction).
+            statuses = await engine_sync_to_async(current_status_pks)(pks)
+            toggle = engine_sync_to_async(toggle_agent_states)
+            await asyncio.gather(*(toggle([pk], {pk: statuses[pk]}) for pk in pks))
+        else:
+            # As independent service calls would: side by side on the engine's threads (one
+            # on SQLite, CCPHOST_ENGINE_THREADS on PostgreSQL), each a share of the agents.
+            share = engine_sync_to_async(toggle_agent_states)
+            await asyncio.gather(*(share(pks[i::threads]) for i in range(threads)))
     answer = b""
     if request.get("ring"):
         answer = json.dumps(await database_sync_to_async(ring)(int(request["ring"]), request["step"])).encode()

@@ -302,6 +302,11 @@ except ValueError as error:
 CCPHOST_ENGINE_PROCESS = env_str("CCPHOST_ENGINE_PROCESS", "auto").strip().lower()
 if CCPHOST_ENGINE_PROCESS not in ("auto", "off"):
     raise ImproperlyConfigured(f"CCPHOST_ENGINE_PROCESS must be auto or off; got {CCPHOST_ENGINE_PROCESS!r}")
+# The engine process runs up to this many calls that came together in one transaction (a
+# group commit, engine.process.run_group); 1 runs each alone.
+CCPHOST_ENGINE_GROUP = env_int("CCPHOST_ENGINE_GROUP", 16)
+if CCPHOST_ENGINE_GROUP < 1:
+    raise ImproperlyConfigured(f"CCPHOST_ENGINE_GROUP must be 1 or more; got {CCPHOST_ENGINE_GROUP}")
 
 LOGGING = {
     "version": 1,

@@ -59,6 +59,45 @@ def unreadable_answer() -> ReadOnlyThere:
     return ReadOnlyThere()
 
 
+def make_table() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE IF NOT EXISTS grouped (n integer, grouped integer)")
+
+
+def record(n: int, fail: bool = False, swallow: bool = False) -> bool:
+    """A change as the engine runs one (change_atomic): it writes ``n``, sends "asked n" to
+    the group 'process-test' at once and ``n`` once committed, and says whether it ran in a
+    group's transaction. ``fail``: it is refused after writing; ``swallow``: and the call
+    carries on."""
+    from django.db import connection, transaction
+
+    from ccphost.engine.core import change_atomic
+
+    grouped = connection.in_atomic_block
+    group_send_soon("process-test", {"type": "test.message", "n": f"asked {n}"})
+    try:
+        with change_atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("INSERT INTO grouped VALUES (%s, %s)", [n, grouped])
+            transaction.on_commit(lambda: group_send_soon("process-test", {"type": "test.message", "n": n}))
+            if fail or swallow:
+                raise invalid_state(f"Not {n}.")
+    except EngineError:
+        if not swallow:
+            raise
+    return grouped
+
+
+def recorded() -> list[tuple[int, int]]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT n, grouped FROM grouped ORDER BY rowid")
+        return [tuple(row) for row in cursor.fetchall()]
+
+
 def children_running(module: str, parent: int) -> list[int]:
     """Processes whose parent is ``parent`` running ``python -m module``."""
     found = []
@@ -146,6 +185,64 @@ async def test_a_calls_sends_reach_this_processs_layer_in_order_before_its_answe
     seen.append(await engine.call(push_then_answer, "process-test", 3))
     receiving.cancel()
     assert seen == [0, 1, 2, "answered"]
+
+
+@pytest.fixture
+async def pushes(engine):
+    """What the engine process sends to the group 'process-test', as it arrives."""
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add("process-test", channel)
+    seen: list[Any] = []
+
+    async def receive() -> None:
+        while True:
+            seen.append((await layer.receive(channel))["n"])
+
+    receiving = asyncio.ensure_future(receive())
+    await engine.call(make_table)
+    yield seen
+    receiving.cancel()
+
+
+async def calls_together(engine: EngineProcess, *calls: tuple[Any, ...]) -> list[Any]:
+    """The calls, sent while the engine process is busy with another, so that they wait
+    together; their answers (or errors)."""
+    busy = asyncio.ensure_future(engine.call(time.sleep, 0.3))
+    await asyncio.sleep(0.05)
+    answers = await asyncio.gather(*(engine.call(*call) for call in calls), return_exceptions=True)
+    await busy
+    return answers
+
+
+async def test_calls_that_wait_together_commit_together_and_then_send(engine, pushes):
+    answers = await calls_together(engine, *((record, n) for n in range(5)))
+    assert answers == [True] * 5  # each ran in the group's transaction
+    assert await engine.call(recorded) == [(n, 1) for n in range(5)]
+    # Once each, in order, before the answers: what they sent at once, then on commit.
+    assert pushes == [*(f"asked {n}" for n in range(5)), 0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("how", ["fail", "swallow"])
+async def test_a_group_with_a_refused_change_is_undone_and_each_call_runs_alone(engine, pushes, how):
+    # Last in the group: nothing after it would find its group's transaction broken.
+    answers = await calls_together(engine, (record, 0), (record, 2), (record, 1, how == "fail", how == "swallow"))
+    if how == "fail":
+        assert isinstance(answers[2], EngineError) and answers[2].message == "Not 1."
+    else:
+        assert answers[2] is False  # it carried on, alone
+    assert answers[:2] == [False, False]  # run again, alone
+    assert await engine.call(recorded) == [(0, 0), (2, 0)]  # nothing of the undone group
+    assert pushes == ["asked 0", 0, "asked 2", 2, "asked 1"]  # nor its sends
+
+
+def test_groups_are_configured_with_a_limit_of_one_or_more(monkeypatch):
+    import subprocess
+
+    check = [sys.executable, "-c", "import django; django.setup()"]
+    env = os.environ | {"DJANGO_SETTINGS_MODULE": "ccphost.settings", "CCPHOST_ENGINE_GROUP": "0"}
+    failed = subprocess.run(check, env=env, capture_output=True, text=True, check=False)
+    assert failed.returncode != 0 and "CCPHOST_ENGINE_GROUP must be 1 or more; got 0" in failed.stderr
 
 
 async def test_a_dead_engine_process_fails_its_calls_and_the_next_call_starts_another(engine):

@@ -234,32 +234,59 @@ def running_engine() -> EngineProcess | None:
 
 
 class Answers:
-    """Sends the answers and pushes of the engine process, one message at a time."""
+    """Sends the answers and pushes of the engine process. While the calling thread holds
+    them (a group of calls, run_group), its pushes wait for the group's outcome: sent with
+    its answers once it committed, dropped if it was undone."""
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.lock = threading.Lock()
+        self.holder: int | None = None  # the thread whose pushes are held
+        self.held: list[bytes] = []
 
-    def send(self, message: tuple[Any, ...]) -> None:
-        data = frame(message)
+    def send_data(self, data: bytes) -> None:
         with self.lock:
             self.sock.sendall(data)
 
     def push(self, group: str, message: dict[str, Any]) -> None:
-        self.send(("push", group, message))
+        data = frame(("push", group, message))
+        if self.holder == threading.get_ident():
+            self.held.append(data)
+        else:
+            self.send_data(data)
+
+    def hold(self) -> None:
+        self.holder, self.held = threading.get_ident(), []
+
+    def drop(self) -> None:
+        self.holder, self.held = None, []
+
+    def release(self, answered: list[tuple[int, Any]]) -> None:
+        """The held pushes, then these answers, in one write."""
+        data = b"".join([*self.held, *(answer_frame(call_id, value) for call_id, value in answered)])
+        self.drop()
+        self.send_data(data)
 
     def answer(self, call_id: int, value: Any) -> None:
-        try:
-            self.send(("value", call_id, value))
-        except Exception as unsendable:  # a value that does not pickle
-            self.fail(call_id, unsendable)
+        self.send_data(answer_frame(call_id, value))
 
     def fail(self, call_id: int, error: BaseException) -> None:
-        try:
-            pickle.loads(pickle.dumps(error, PROTOCOL))  # noqa: S301 (just made)
-        except Exception:
-            error = RuntimeError(f"{type(error).__name__}: {error}")
-        self.send(("error", call_id, error))
+        self.send_data(error_frame(call_id, error))
+
+
+def answer_frame(call_id: int, value: Any) -> bytes:
+    try:
+        return frame(("value", call_id, value))
+    except Exception as unsendable:  # a value that does not pickle
+        return error_frame(call_id, unsendable)
+
+
+def error_frame(call_id: int, error: BaseException) -> bytes:
+    try:
+        pickle.loads(pickle.dumps(error, PROTOCOL))  # noqa: S301 (just made)
+    except Exception:
+        error = RuntimeError(f"{type(error).__name__}: {error}")
+    return frame(("error", call_id, error))
 
 
 class Calls:
@@ -281,6 +308,11 @@ class Calls:
         while not self.ready and self.open:
             self.take(wait=True)
         return self.ready.popleft() if self.ready else None
+
+    def waiting(self, most: int) -> list[tuple[Any, ...]]:
+        """Up to ``most`` more calls that have come, without waiting for any."""
+        self.take(wait=False)
+        return [self.ready.popleft() for _ in range(min(most, len(self.ready)))]
 
     def take(self, wait: bool) -> None:
         while self.open:
@@ -304,25 +336,78 @@ class Calls:
 
 
 def serve_calls(sock: socket.socket) -> None:
-    from django.db import close_old_connections
+    from django.conf import settings
 
     from ccphost import layers
 
     answers = Answers(sock)
     layers.send_group_messages_with(answers.push)
-    answers.send(("ready", os.getpid(), None))
+    answers.send_data(frame(("ready", os.getpid(), None)))
     calls = Calls(sock)
-    while (item := calls.next()) is not None:
-        _, call_id, func, args, kwargs = item
+    while (call := calls.next()) is not None:
+        group = [call, *calls.waiting(settings.CCPHOST_ENGINE_GROUP - 1)]
+        if len(group) > 1 and run_group(group, answers):
+            continue
+        for each in group:
+            run_alone(each, answers)
+
+
+def run_alone(call: tuple[Any, ...], answers: Answers) -> None:
+    from django.db import close_old_connections
+
+    _, call_id, func, args, kwargs = call
+    close_old_connections()
+    try:
+        value = func(*args, **kwargs)
+    except Exception as error:
+        answers.fail(call_id, error)
+    else:
+        answers.answer(call_id, value)
+    finally:
         close_old_connections()
-        try:
-            value = func(*args, **kwargs)
-        except Exception as error:
-            answers.fail(call_id, error)
-        else:
-            answers.answer(call_id, value)
-        finally:
-            close_old_connections()
+
+
+class GroupUndone(Exception):
+    """A call of a group caught the failure of one of its changes (engine_group)."""
+
+
+def run_group(group: list[tuple[Any, ...]], answers: Answers) -> bool:
+    """The calls that were waiting together, in one transaction (a group commit): on SQLite
+    each change's BEGIN and COMMIT, and the pages that changes share written once (the event
+    log's last pages, the event counter), cost a change 11-16% of its CPU in groups of 4-16
+    (bench.engine_cost). Their pushes, then their answers, go once it committed. Should any
+    call fail, or catch the failure of one of its changes, the whole group is undone, its
+    pushes dropped, and False returned: each call then runs alone, as if never grouped."""
+    from django.db import close_old_connections, transaction
+
+    from ccphost.engine.core import engine_group
+
+    committed = False
+
+    def mark_committed() -> None:
+        nonlocal committed
+        committed = True
+
+    values = []
+    close_old_connections()
+    answers.hold()
+    try:
+        with transaction.atomic(), engine_group():
+            transaction.on_commit(mark_committed)  # the first to run once it committed
+            for _, _, func, args, kwargs in group:
+                values.append(func(*args, **kwargs))
+                if transaction.get_rollback():
+                    raise GroupUndone
+    except Exception:
+        if not committed:
+            answers.drop()
+            return False
+        # What a commit hook raised (a change's own commit raises it too): the work stands.
+        logger.exception("After the engine process committed %s calls together", len(group))
+    finally:
+        close_old_connections()
+    answers.release([(call_id, value) for (_, call_id, *_), value in zip(group, values, strict=True)])
+    return True
 
 
 def main(fd: int) -> None:

@@ -208,3 +208,35 @@ def test_a_change_inside_a_callers_transaction_is_not_committed_before_it(center
         raise RuntimeError("caller fails")
     assert fresh(ada).status.name == "Available"
     assert EngineEvent.objects.count() == events
+
+
+def test_changes_in_an_engine_group_share_the_callers_transaction(make_agent, center):
+    from django.test.utils import CaptureQueriesContext
+
+    from ccphost.engine.core import engine_group
+
+    ada, bob = make_agent("ada", available=False), make_agent("bob", available=False)
+    with CaptureQueriesContext(connection) as queries, transaction.atomic(), engine_group():
+        services.put_agent_state(fresh(ada), state(center, "Break"))
+        services.put_agent_state(fresh(bob), state(center, "Lunch"))
+    # The test's own transaction makes the group's a savepoint: its only one.
+    savepoints = [q["sql"].split()[0] for q in queries.captured_queries if "SAVEPOINT" in q["sql"]]
+    assert savepoints == ["SAVEPOINT", "RELEASE"]
+    assert [fresh(ada).status.name, fresh(bob).status.name] == ["Break", "Lunch"]
+    last = list(EngineEvent.objects.filter(instance=center).order_by("-sequence")[:2])[::-1]
+    assert [(e.agent_id, e.sequence - last[0].sequence) for e in last] == [(ada.pk, 0), (bob.pk, 1)]
+
+
+def test_a_refused_change_in_an_engine_group_leaves_the_group_to_be_undone(ada, center):
+    from ccphost.engine.core import EngineError, engine_group
+
+    other = state(center, "Break")
+    other.instance_id = -1  # a state of no instance of this agent's: refused inside the change
+    with transaction.atomic():
+        with pytest.raises(EngineError):
+            services.put_agent_state(fresh(ada), other)
+        assert not transaction.get_rollback()  # alone: its own savepoint undid it
+        with engine_group():
+            with pytest.raises(EngineError):
+                services.put_agent_state(fresh(ada), other)
+            assert transaction.get_rollback()  # in a group: the caller undoes it all
