@@ -90,6 +90,17 @@ def record(n: int, fail: bool = False, swallow: bool = False) -> bool:
     return grouped
 
 
+def fails_once_committed() -> bool:
+    """A call whose work is done once committed, and whose commit hook then fails."""
+    from django.db import connection, transaction
+
+    def explode() -> None:
+        raise RuntimeError("A commit hook failed.")
+
+    transaction.on_commit(explode)
+    return connection.in_atomic_block
+
+
 def recorded() -> list[tuple[int, int]]:
     from django.db import connection
 
@@ -208,7 +219,7 @@ async def pushes(engine):
 async def calls_together(engine: EngineProcess, *calls: tuple[Any, ...]) -> list[Any]:
     """The calls, sent while the engine process is busy with another, so that they wait
     together; their answers (or errors)."""
-    busy = asyncio.ensure_future(engine.call(time.sleep, 0.3))
+    busy = asyncio.ensure_future(engine.call(time.sleep, 1))
     await asyncio.sleep(0.05)
     answers = await asyncio.gather(*(engine.call(*call) for call in calls), return_exceptions=True)
     await busy
@@ -234,6 +245,13 @@ async def test_a_group_with_a_refused_change_is_undone_and_each_call_runs_alone(
     assert answers[:2] == [False, False]  # run again, alone
     assert await engine.call(recorded) == [(0, 0), (2, 0)]  # nothing of the undone group
     assert pushes == ["asked 0", 0, "asked 2", 2, "asked 1"]  # nor its sends
+
+
+async def test_a_commit_hook_that_fails_once_a_group_committed_leaves_its_work_answered(engine, pushes):
+    answers = await calls_together(engine, (record, 0), (record, 1), (fails_once_committed,))
+    assert answers == [True, True, True]
+    assert await engine.call(recorded) == [(0, 1), (1, 1)]  # committed once, not run again
+    assert pushes == ["asked 0", "asked 1", 0, 1]
 
 
 def test_groups_are_configured_with_a_limit_of_one_or_more(monkeypatch):
