@@ -18,13 +18,13 @@ if settings.CCPHOST_GC_THRESHOLDS:
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from ccphost.affinity import ServerLifespanMiddleware  # noqa: E402
 from ccphost.background import BackgroundWorkMiddleware  # noqa: E402
 from ccphost.ccp.routing import websocket_urlpatterns  # noqa: E402
 from ccphost.ccp.websocket_origin import WebsocketOriginValidator  # noqa: E402
+from ccphost.lifespan import ServerLifespanMiddleware  # noqa: E402
 
 # Timers, webhook deliveries and the Kinesis forwarder start with each process's first
-# request; the process takes its CPU when its server starts it (ccphost.affinity).
+# request; its engine process and its CPU come when its server starts it (ccphost.lifespan).
 application = ServerLifespanMiddleware(
     BackgroundWorkMiddleware(
         ProtocolTypeRouter(
