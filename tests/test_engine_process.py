@@ -66,11 +66,12 @@ def make_table() -> None:
         cursor.execute("CREATE TABLE IF NOT EXISTS grouped (n integer, grouped integer)")
 
 
-def record(n: int, fail: bool = False, swallow: bool = False) -> bool:
+def record(n: int, how: str = "") -> bool:
     """A change as the engine runs one (change_atomic): it writes ``n``, sends "asked n" to
     the group 'process-test' at once and ``n`` once committed, and says whether it ran in a
-    group's transaction. ``fail``: it is refused after writing; ``swallow``: and the call
-    carries on."""
+    group's transaction. Unless ``how`` it is refused: "refuse", before anything; "hooked",
+    once its commit hook waits, before writing; "fail", after writing; "swallow", after
+    writing, and the call carries on."""
     from django.db import connection, transaction
 
     from ccphost.engine.core import change_atomic
@@ -79,13 +80,17 @@ def record(n: int, fail: bool = False, swallow: bool = False) -> bool:
     group_send_soon("process-test", {"type": "test.message", "n": f"asked {n}"})
     try:
         with change_atomic():
+            if how == "refuse":
+                raise invalid_state(f"Not {n}.")
+            transaction.on_commit(lambda: group_send_soon("process-test", {"type": "test.message", "n": n}))
+            if how == "hooked":
+                raise invalid_state(f"Not {n}.")
             with connection.cursor() as cursor:
                 cursor.execute("INSERT INTO grouped VALUES (%s, %s)", [n, grouped])
-            transaction.on_commit(lambda: group_send_soon("process-test", {"type": "test.message", "n": n}))
-            if fail or swallow:
+            if how in ("fail", "swallow"):
                 raise invalid_state(f"Not {n}.")
     except EngineError:
-        if not swallow:
+        if how != "swallow":
             raise
     return grouped
 
@@ -234,17 +239,25 @@ async def test_calls_that_wait_together_commit_together_and_then_send(engine, pu
     assert pushes == [*(f"asked {n}" for n in range(5)), 0, 1, 2, 3, 4]
 
 
-@pytest.mark.parametrize("how", ["fail", "swallow"])
-async def test_a_group_with_a_refused_change_is_undone_and_each_call_runs_alone(engine, pushes, how):
+@pytest.mark.parametrize("how", ["fail", "swallow", "hooked"])
+async def test_a_group_with_a_change_refused_after_it_wrote_is_undone_and_each_call_runs_alone(engine, pushes, how):
     # Last in the group: nothing after it would find its group's transaction broken.
-    answers = await calls_together(engine, (record, 0), (record, 2), (record, 1, how == "fail", how == "swallow"))
-    if how == "fail":
+    answers = await calls_together(engine, (record, 0), (record, 2), (record, 1, how))
+    if how != "swallow":
         assert isinstance(answers[2], EngineError) and answers[2].message == "Not 1."
     else:
         assert answers[2] is False  # it carried on, alone
     assert answers[:2] == [False, False]  # run again, alone
     assert await engine.call(recorded) == [(0, 0), (2, 0)]  # nothing of the undone group
     assert pushes == ["asked 0", 0, "asked 2", 2, "asked 1"]  # nor its sends
+
+
+async def test_a_call_refused_before_its_change_wrote_is_answered_and_its_group_goes_on(engine, pushes):
+    answers = await calls_together(engine, (record, 0), (record, 1, "refuse"), (record, 2))
+    assert answers[0] is True and answers[2] is True  # in the group's transaction
+    assert isinstance(answers[1], EngineError) and answers[1].message == "Not 1."
+    assert await engine.call(recorded) == [(0, 1), (2, 1)]
+    assert pushes == ["asked 0", "asked 1", "asked 2", 0, 2]  # as each alone would have sent
 
 
 async def test_a_commit_hook_that_fails_once_a_group_committed_leaves_its_work_answered(engine, pushes):

@@ -253,7 +253,8 @@ def engine_group() -> Iterator[None]:
     """Within, on this thread, each engine change is part of the transaction the caller
     holds (engine.process runs the calls waiting together in one, a group commit): no
     savepoint of its own, whose SAVEPOINT and RELEASE cost a change more than a BEGIN and a
-    COMMIT (SQLite, measured). A change that fails then leaves the caller's transaction
+    COMMIT (SQLite, measured). A change that fails having written nothing (most refusals)
+    leaves the caller's transaction as it was; one that fails after writing leaves it
     marked for rollback (``transaction.get_rollback()``): the caller must undo all of it."""
     _grouped.on = True
     try:
@@ -262,10 +263,33 @@ def engine_group() -> Iterator[None]:
         _grouped.on = False
 
 
-def change_atomic() -> transaction.Atomic:
+@contextmanager
+def change_atomic() -> Iterator[None]:
     """The atomic block of one engine change: its own transaction, or its own savepoint in
-    a caller's, except in an engine group (engine_group)."""
-    return transaction.atomic(savepoint=not getattr(_grouped, "on", False))
+    a caller's; in an engine group (engine_group), the caller's transaction."""
+    if not getattr(_grouped, "on", False):
+        with transaction.atomic():
+            yield
+        return
+    before = traces()
+    try:
+        with transaction.atomic(savepoint=False):
+            yield
+    except BaseException:
+        # Django marked the caller's transaction for rollback. If the change left nothing in
+        # it (no row written, no commit hook), it was refused as it would have been alone.
+        if before is not None and traces() == before:
+            transaction.set_rollback(False)
+        raise
+
+
+def traces() -> tuple[int, int] | None:
+    """What this connection's transaction holds so far: the rows its statements wrote, and
+    the commit hooks waiting (SQLite; None where it cannot be told)."""
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.vendor != "sqlite" or db.connection is None:
+        return None
+    return db.connection.total_changes, len(db.run_on_commit)
 
 
 @contextmanager

@@ -227,11 +227,11 @@ def test_changes_in_an_engine_group_share_the_callers_transaction(make_agent, ce
     assert [(e.agent_id, e.sequence - last[0].sequence) for e in last] == [(ada.pk, 0), (bob.pk, 1)]
 
 
-def test_a_refused_change_in_an_engine_group_leaves_the_group_to_be_undone(ada, center):
-    from ccphost.engine.core import EngineError, engine_group
+def test_a_change_refused_in_an_engine_group_undoes_it_only_if_it_wrote(ada, center):
+    from ccphost.engine.core import EngineError, engine_group, invalid_state
 
     other = state(center, "Break")
-    other.instance_id = -1  # a state of no instance of this agent's: refused inside the change
+    other.instance_id = -1  # a state of no instance of this agent's: refused before writing
     with transaction.atomic():
         with pytest.raises(EngineError):
             services.put_agent_state(fresh(ada), other)
@@ -239,4 +239,11 @@ def test_a_refused_change_in_an_engine_group_leaves_the_group_to_be_undone(ada, 
         with engine_group():
             with pytest.raises(EngineError):
                 services.put_agent_state(fresh(ada), other)
+            # SQLite tells that it wrote nothing (the engine process's database); elsewhere
+            # the group is undone to be sure.
+            assert transaction.get_rollback() is (connection.vendor != "sqlite")
+            transaction.set_rollback(False)
+            with pytest.raises(EngineError), engine_lock(center):
+                Agent.objects.filter(pk=ada.pk).update(extension="+15555550100")
+                raise invalid_state("Refused after writing.")
             assert transaction.get_rollback()  # in a group: the caller undoes it all
