@@ -106,6 +106,34 @@ def fails_once_committed() -> bool:
     return connection.in_atomic_block
 
 
+def roll_back_behind_djangos_back(then: str) -> bool:
+    """As SQLite does on some errors (a full disk): the transaction ends, and Django, which
+    did not end it, does not know. ``then``: "return"; "refuse" (in a change); "retry" (a
+    change refused after it, and another, as engine_change runs one again, that writes 1)."""
+    from django.db import connection
+
+    from ccphost.engine.core import change_atomic
+
+    def roll_back() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("ROLLBACK")
+
+    grouped = connection.in_atomic_block
+    if then == "return":
+        roll_back()
+        return grouped
+    try:
+        with change_atomic():
+            roll_back()
+            raise invalid_state("Not after that.")
+    except EngineError:
+        if then == "refuse":
+            raise
+    with change_atomic(), connection.cursor() as cursor:
+        cursor.execute("INSERT INTO grouped VALUES (%s, %s)", [1, grouped])
+    return grouped
+
+
 def recorded() -> list[tuple[int, int]]:
     from django.db import connection
 
@@ -258,6 +286,19 @@ async def test_a_call_refused_before_its_change_wrote_is_answered_and_its_group_
     assert isinstance(answers[1], EngineError) and answers[1].message == "Not 1."
     assert await engine.call(recorded) == [(0, 1), (2, 1)]
     assert pushes == ["asked 0", "asked 1", "asked 2", 0, 2]  # as each alone would have sent
+
+
+@pytest.mark.parametrize("then", ["return", "refuse", "retry"])
+async def test_a_group_whose_transaction_ended_under_it_is_undone(engine, pushes, then):
+    answers = await calls_together(engine, (record, 0), (roll_back_behind_djangos_back, then), (record, 2))
+    assert answers[0] is False and answers[2] is False  # run again, alone
+    if then == "retry":
+        assert answers[1] is False
+        assert await engine.call(recorded) == [(0, 0), (1, 0), (2, 0)]
+    else:
+        assert isinstance(answers[1], Exception)  # alone, there is no transaction to roll back
+        assert await engine.call(recorded) == [(0, 0), (2, 0)]  # nothing written outside the group
+    assert pushes == ["asked 0", 0, "asked 2", 2]
 
 
 async def test_a_commit_hook_that_fails_once_a_group_committed_leaves_its_work_answered(engine, pushes):

@@ -283,13 +283,21 @@ def change_atomic() -> Iterator[None]:
         raise
 
 
-def traces() -> tuple[int, int] | None:
-    """What this connection's transaction holds so far: the rows its statements wrote, and
-    the commit hooks waiting (SQLite; None where it cannot be told)."""
+def traces() -> tuple[int, int, bool] | None:
+    """What this connection's transaction holds so far: the rows its statements wrote, the
+    commit hooks waiting, and whether it is still open (SQLite ends a transaction itself on
+    some errors, a full disk for one); None where it cannot be told (not SQLite)."""
     db = connections[DEFAULT_DB_ALIAS]
     if db.vendor != "sqlite" or db.connection is None:
         return None
-    return db.connection.total_changes, len(db.run_on_commit)
+    return db.connection.total_changes, len(db.run_on_commit), db.connection.in_transaction
+
+
+def transaction_lost() -> bool:
+    """Whether SQLite ended this connection's transaction behind Django's back (some errors
+    roll it back): what follows would then be written outside it, one statement at a time."""
+    db = connections[DEFAULT_DB_ALIAS]
+    return db.vendor == "sqlite" and db.in_atomic_block and not db.connection.in_transaction
 
 
 @contextmanager

@@ -368,7 +368,8 @@ def run_alone(call: tuple[Any, ...], answers: Answers) -> None:
 
 
 class GroupUndone(Exception):
-    """A call of a group caught the failure of one of its changes that had written."""
+    """A call of a group caught the failure of one of its changes that had written, or its
+    transaction ended under it."""
 
 
 def run_group(group: list[tuple[Any, ...]], answers: Answers) -> bool:
@@ -385,7 +386,7 @@ def run_group(group: list[tuple[Any, ...]], answers: Answers) -> bool:
     either way)."""
     from django.db import close_old_connections, transaction
 
-    from ccphost.engine.core import engine_group
+    from ccphost.engine.core import engine_group, transaction_lost
 
     committed = False
 
@@ -406,7 +407,7 @@ def run_group(group: list[tuple[Any, ...]], answers: Answers) -> bool:
                     if transaction.get_rollback():
                         raise
                     answered.append(error_frame(call_id, error))
-                if transaction.get_rollback():
+                if transaction.get_rollback() or transaction_lost():
                     raise GroupUndone
     except Exception:
         if not committed:
