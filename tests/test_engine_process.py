@@ -215,22 +215,6 @@ async def test_calls_run_in_the_engine_process_and_refusals_come_back_whole(engi
     assert await engine.call(pid_of_this_process) == child  # still serving
 
 
-async def test_a_calls_sends_reach_this_processs_layer_in_order_before_its_answer(engine):
-    layer = get_channel_layer()
-    channel = await layer.new_channel()
-    await layer.group_add("process-test", channel)
-    seen: list[Any] = []
-
-    async def receive() -> None:
-        while True:
-            seen.append((await layer.receive(channel))["n"])
-
-    receiving = asyncio.ensure_future(receive())
-    seen.append(await engine.call(push_then_answer, "process-test", 3))
-    receiving.cancel()
-    assert seen == [0, 1, 2, "answered"]
-
-
 @pytest.fixture
 async def pushes(engine):
     """What the engine process sends to the group 'process-test', as it arrives."""
@@ -247,6 +231,11 @@ async def pushes(engine):
     await engine.call(make_table)
     yield seen
     receiving.cancel()
+
+
+async def test_a_calls_sends_reach_this_processs_layer_in_order_before_its_answer(engine, pushes):
+    pushes.append(await engine.call(push_then_answer, "process-test", 3))
+    assert pushes == [0, 1, 2, "answered"]
 
 
 async def calls_together(engine: EngineProcess, *calls: tuple[Any, ...]) -> list[Any]:
