@@ -6,8 +6,8 @@ the other core idled, and each turn was a hand-over of the GIL at every SQLite c
 nearly doubled what a change cost (docs/performance.md). With ``CCPHOST_ENGINE_PROCESS`` on
 (``auto``, the default, for an embedded server), the serving process starts a child process,
 the engine process, when its server starts it (the ASGI lifespan startup), and the calls its
-consumers make through ``engine.threads.engine_sync_to_async`` run there, one at a time in
-the order they came, as on the engine's one thread before.
+consumers make through ``engine.threads.engine_sync_to_async`` run there, in the order they
+came, as on the engine's one thread before.
 
 - **Calls and answers** go over a socket pair, each a length-prefixed pickle: the function
   (by its module and name), its arguments, then its value or its exception. Both ends are
@@ -15,6 +15,9 @@ the order they came, as on the engine's one thread before.
 - **Pushes.** What a change sends to the sockets once it commits (``layers.group_send_soon``:
   snapshots, agent events) comes back on the same socket before the call's answer, and the
   serving process sends it into its channel layer, in order.
+- **Groups.** Calls that came while it was busy run together in one transaction, up to
+  ``CCPHOST_ENGINE_GROUP`` (run_group): their pushes, then their answers, go once it
+  committed; a group that cannot be kept whole is undone and its calls run alone.
 - **Everything else stays.** Requests the serving process answers itself (its views, its
   timers, the sockets' snapshot watcher) use the database as before: SQLite takes one writer
   at a time across processes, and each side's caches follow the database (configuration
@@ -380,10 +383,10 @@ def run_group(group: list[tuple[Any, ...]], answers: Answers) -> bool:
 
     A call refused by a change that wrote nothing (engine_group) is answered with its error,
     and the group goes on. Should a change fail after writing, whether its call fails or
-    catches it, the whole group is undone, its pushes dropped, and False returned: each call
-    then runs alone, as if never grouped. A commit hook that fails once the group committed
-    is logged, and the calls answered (alone, a call would have raised it: its work stands
-    either way)."""
+    catches it, or SQLite end the transaction under it, the whole group is undone, its
+    pushes dropped, and False returned: each call then runs alone, as if never grouped.
+    A commit hook that fails once the group committed is logged, and the calls answered
+    (alone, a call would have raised it: its work stands either way)."""
     from django.db import close_old_connections, transaction
 
     from ccphost.engine.core import engine_group, transaction_lost
