@@ -19,6 +19,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from ccphost.engine.core import EngineError, invalid_state
+from ccphost.engine.models import Agent, EngineEvent
 from ccphost.engine.process import EngineProcess, EngineProcessGone, frame, use_engine_process
 from ccphost.engine.threads import is_sqlite
 from ccphost.layers import group_send_soon
@@ -328,6 +329,33 @@ def test_used_by_an_embedded_server_unless_off(settings):
     assert use_engine_process() is False
 
 
+# Of three agents' sockets, in turn: ada, bob, cy, ada, bob, cy.
+BURST = ["Break", "Lunch", "Break", "?", "Break", "Lunch"]
+
+
+def more_signed_in(django_user_model: Any, username: str) -> str:
+    """Another agent of the instance signed_in_agent made: its session key."""
+    from django.test import Client
+
+    from ccphost.engine import seed
+    from ccphost.instances.models import Instance
+
+    user = django_user_model.objects.create_user(username)
+    seed.make_agent(Instance.objects.get(alias="acme"), user)
+    client = Client()
+    client.force_login(user)
+    return str(client.cookies["sessionid"].value)
+
+
+async def connected(url: str, session_key: str) -> Any:
+    """A CCP socket of the agent with this session, past its hello and first snapshot."""
+    headers = {"Cookie": f"sessionid={session_key}", "Origin": url}
+    ws = await websockets.connect(f"{url.replace('http', 'ws')}/ws/ccp/acme/", additional_headers=headers)
+    for _ in range(2):
+        await ws.recv()
+    return ws
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
 def test_a_served_embedded_server_runs_its_engine_in_a_child_that_comes_back(served, django_user_model):  # noqa: F811
     session_key = signed_in_agent(django_user_model)
@@ -336,6 +364,9 @@ def test_a_served_embedded_server_runs_its_engine_in_a_child_that_comes_back(ser
     engines = children_running("ccphost.engine.process", server)
     embedded = settings.CCPHOST_ENGINE_PROCESS == "auto" and use_engine_process()
     assert len(engines) == (1 if embedded else 0)
+
+    more_sessions = [more_signed_in(django_user_model, name) for name in ("bob", "cy")]
+    burst: list[dict[str, Any]] = []
 
     async def scenario() -> list[dict[str, Any]]:
         headers = {"Cookie": f"sessionid={session_key}", "Origin": served}
@@ -354,12 +385,30 @@ def test_a_served_embedded_server_runs_its_engine_in_a_child_that_comes_back(ser
             state = {"name": "Lunch", "type": "not_routable"}
             await ws.send(json.dumps({"requestId": "r3", "method": "putAgentState", "params": {"state": state}}))
             frames += await until(ws, "r3", lambda f: f.get("type") == "snapshot" and "Lunch" in json.dumps(f))
+            # Three agents' requests sent together (the engine process takes those that
+            # wait together as one group), one of them refused.
+            others = [await connected(served, key) for key in more_sessions]
+            sockets = [ws, *others]
+            for n, (socket_, name) in enumerate(zip(sockets * 2, BURST, strict=True)):
+                request = {"requestId": f"b{n}", "method": "putAgentState", "params": {"state": {"name": name}}}
+                await socket_.send(json.dumps(request))
+            for n, socket_ in enumerate(sockets * 2):
+                burst.extend(await until(socket_, f"b{n}"))
+            for other in others:
+                await other.close()
             return frames
 
     frames = asyncio.run(scenario())
     answers = {f["requestId"]: f for f in frames if "requestId" in f}
     assert "data" in answers["r1"] and "data" in answers["r3"]
     assert answers["r2"]["err"]["type"] == "ResourceNotFoundException"
+    answers = {f["requestId"]: f for f in burst if "requestId" in f}
+    assert [("err" in answers[f"b{n}"]) for n in range(6)] == [False, False, False, True, False, False]
+    statuses = {a.user.username: a.status.name for a in Agent.objects.filter(instance__alias="acme")}
+    assert statuses == {"ada": "Break", "bob": "Break", "cy": "Lunch"}  # the last each asked
+    events = EngineEvent.objects.filter(instance__alias="acme").order_by("sequence")
+    sequences = list(events.values_list("sequence", flat=True))
+    assert sequences == list(range(1, len(sequences) + 1))  # numbered without gaps
     if engines:
         again = children_running("ccphost.engine.process", server)
         assert len(again) == 1 and again != engines
