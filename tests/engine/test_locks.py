@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.db import connection, connections, transaction
+from django.db.transaction import TransactionManagementError
 
 from ccphost.engine import services, sockets
 from ccphost.engine.core import InstanceLockNeeded, engine_change, engine_lock
@@ -247,3 +248,28 @@ def test_a_change_refused_in_an_engine_group_undoes_it_only_if_it_wrote(ada, cen
                 Agent.objects.filter(pk=ada.pk).update(extension="+15555550100")
                 raise invalid_state("Refused after writing.")
             assert transaction.get_rollback()  # in a group: the caller undoes it all
+
+
+def test_a_change_that_needs_the_instance_lock_in_an_engine_group_runs_again_under_it(center, make_agent, basic_queue):
+    """A missed call cleared by a status that routes nothing: the change starts under the
+    agent's lock, finds it needs the instance's (before writing anything), and runs again
+    under it, in the same group (SQLite; elsewhere the group is undone to be sure)."""
+    from ccphost.engine.core import engine_group
+    from ccphost.engine.timers import run_due_timers
+    from tests.engine.conftest import later
+
+    ada = make_agent("ada")
+    call(center, basic_queue)
+    assert run_due_timers(later(21)) == 1
+    assert fresh(ada).state_name == "MissedCallAgent"
+    with transaction.atomic(), engine_group():
+        if connection.vendor != "sqlite":
+            # Its first attempt left the group to be undone: the second cannot run in it.
+            with pytest.raises(TransactionManagementError):
+                services.put_agent_state(fresh(ada), state(center, "Break"))
+            assert transaction.get_rollback()
+            return
+        services.put_agent_state(fresh(ada), state(center, "Break"))
+        assert not transaction.get_rollback()
+    assert fresh(ada).state_name == "Break"
+    assert not fresh(ada).error_state
