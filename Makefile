@@ -79,7 +79,7 @@ bench-quick:
 lint: deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy ccphost integrations
+	$(BIN)/mypy ccphost integrations bench
 
 format: deps
 	$(BIN)/ruff format .

@@ -322,7 +322,7 @@ async def drive(port: int, phase: Phase, rate: int, seconds: float, key: str, ta
     per_tick = max(1, round(rate * tick))
     position = 0
     started = time.monotonic()
-    pending: set[asyncio.Task[None]] = set()
+    pending: set[asyncio.Task[bytes]] = set()
     while time.monotonic() - started < seconds:
         batch = [targets[(position + i) % len(targets)] for i in range(per_tick)]
         position += per_tick
@@ -471,7 +471,7 @@ async def closed_census(port: int, sockets: int, idle: dict[str, Any]) -> dict[s
 async def benchmark(
     args: argparse.Namespace, port: int, pairs: list[list[Any]], server: Server
 ) -> list[dict[str, Any]]:
-    results = []
+    results: list[dict[str, Any]] = []
     idle_rss = rss_kib(server.process.pid)
     # One process's census: taken only where one process serves all the sockets.
     census = server.workers == 1
@@ -523,16 +523,16 @@ async def benchmark(
     floor_clients = [FloorClient(port, i) for i in range(len(pairs))]
     await connect_all(floor_clients)
     floor = Phase("floor_fanout")
-    for client in floor_clients:
-        client.phase = floor
+    for floor_client in floor_clients:
+        floor_client.phase = floor
     before = meter.read()
     await drive(port, floor, args.rate, args.seconds, "floor", [c.group for c in floor_clients])
     await meter.learn_names(port)
     floor.extra["cpu_ms_per_delivery"] = meter.per_delivery(before, floor.received)
     floor.extra["rate_asked"] = args.rate
     results.append(floor.summary())
-    for client in floor_clients:
-        await client.ws.close()
+    for floor_client in floor_clients:
+        await floor_client.ws.close()
     ccp, bare = results[1]["per_second"] or 0, floor.summary()["per_second"] or 1
     results.append({"name": "ccphost_vs_floor", "ratio": round(ccp / bare, 3)})
     results.append(await time_to_ring(port, pairs, args.rings))

@@ -7,6 +7,7 @@ JSON ``[[agent_pk, session_key], ...]``. Run with the benchmark mode's environme
 import json
 import os
 import sys
+from datetime import timedelta
 
 
 def main() -> None:
@@ -42,7 +43,7 @@ def main() -> None:
         profile = seed.seed_instance_defaults(instance)
         users = User.objects.bulk_create([User(username=f"bench-{i:05d}", password="!") for i in range(count)])
         agents = [seed.make_agent(instance, user, profile) for user in users]
-        expires = timezone.now() + timezone.timedelta(days=1)
+        expires = timezone.now() + timedelta(days=1)
         store = SessionStore()
         sessions = []
         for user in users:
