@@ -163,7 +163,7 @@ async def trigger(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if request.get("floor"):
         await floor_send([str(g) for g in request["floor"]])
     if request.get("agents"):
-        pks, threads = [int(pk) for pk in request["agents"]], engine_threads()
+        pks = [int(pk) for pk in request["agents"]]
         if running_engine() is not None:
             # As the CCP sockets' calls come to an engine process: one change a call, sent
             # together (it runs the calls waiting together in one transaction).
@@ -173,7 +173,7 @@ async def trigger(scope: dict[str, Any], receive: Any, send: Any) -> None:
         else:
             # As independent service calls would: side by side on the engine's threads (one
             # on SQLite, CCPHOST_ENGINE_THREADS on PostgreSQL), each a share of the agents.
-            share = engine_sync_to_async(toggle_agent_states)
+            share, threads = engine_sync_to_async(toggle_agent_states), engine_threads()
             await asyncio.gather(*(share(pks[i::threads]) for i in range(threads)))
     answer = b""
     if request.get("ring"):

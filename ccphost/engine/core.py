@@ -21,7 +21,7 @@ again under the instance lock.
 
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -263,14 +263,15 @@ def engine_group() -> Iterator[None]:
         _grouped.on = False
 
 
-@contextmanager
-def change_atomic() -> Iterator[None]:
+def change_atomic() -> AbstractContextManager[Any]:
     """The atomic block of one engine change: its own transaction, or its own savepoint in
     a caller's; in an engine group (engine_group), the caller's transaction."""
-    if not getattr(_grouped, "on", False):
-        with transaction.atomic():
-            yield
-        return
+    return grouped_atomic() if getattr(_grouped, "on", False) else transaction.atomic()
+
+
+@contextmanager
+def grouped_atomic() -> Iterator[None]:
+    """A change's part of its engine group's transaction (change_atomic)."""
     before = traces()
     try:
         with transaction.atomic(savepoint=False):
