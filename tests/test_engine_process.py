@@ -322,9 +322,11 @@ async def test_an_answer_that_cannot_be_read_here_ends_that_engine_process(engin
     assert await engine.call(pid_of_this_process) not in (first.pid, os.getpid())
 
 
-def test_used_by_an_embedded_server_unless_off(settings):
-    embedded = is_sqlite() and "REDIS_URL" not in os.environ
-    assert use_engine_process() is embedded
+def test_used_by_an_embedded_server_and_a_scale_out_worker_unless_off(settings):
+    # This pass's settings: embedded (SQLite, the embedded layer) or scale-out (PostgreSQL, Redis).
+    assert use_engine_process() is True
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    assert use_engine_process() is not is_sqlite()  # SQLite and Channels' layer: not ours
     settings.CCPHOST_ENGINE_PROCESS = "off"
     assert use_engine_process() is False
 

@@ -147,7 +147,8 @@ def record_forwarded(agent_pk: int, data: Any) -> list[int]:
         raise ForwardError("Only the agents of Amazon Connect instances forward Streams events.")
     current = agent_event_snapshot(agent, data)
     agent_arn = optional_text(mapping(data.get("configuration"), "configuration").get("agentARN")) or agent.arn
-    with engine_lock(agent.instance, agent_pk=agent_pk) as changes:  # one agent, no routing
+    # One agent, no routing; its events numbered as it ends, for the answer (core.engine_lock).
+    with engine_lock(agent.instance, agent_pk=agent_pk, numbered=True) as changes:
         agent = changes.agent(agent_pk)
         previous = agent.last_event_snapshot or None
         if previous == current:

@@ -21,7 +21,7 @@ again under the instance lock.
 
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -91,6 +91,15 @@ def loaded_settings(instance: Instance) -> InstanceSettings:
 LOCKED_SETTINGS = PreparedQuery(
     lambda instance_pk: (
         InstanceSettings.objects.select_for_update(of=("instance",), no_key=True)
+        .select_related("instance")
+        .filter(instance_id=instance_pk)
+    )
+)
+# In an engine group on PostgreSQL (engine_group): a lock held by another transaction fails
+# the change at once instead of waiting while the group holds the rows of its earlier changes.
+LOCKED_SETTINGS_NOWAIT = PreparedQuery(
+    lambda instance_pk: (
+        InstanceSettings.objects.select_for_update(of=("instance",), no_key=True, nowait=True)
         .select_related("instance")
         .filter(instance_id=instance_pk)
     )
@@ -178,10 +187,17 @@ def lock_agent_row(pk: int) -> None:
     status changed. No key update: rows that merely refer to the agent are not held up."""
     if not connection.features.has_select_for_update:
         return  # SQLite: one write transaction at a time (transaction_mode IMMEDIATE)
-    table, column = (connection.ops.quote_name(name) for name in (Agent._meta.db_table, Agent._meta.pk.column))
-    lock = f"SELECT {column} FROM {table} WHERE {column} = %s {connection.ops.for_update_sql(no_key=True)}"  # noqa: S608 (names, not data)
     with connection.cursor() as cursor:
-        cursor.execute(lock, [pk])
+        cursor.execute(agent_lock_sql(nowait=in_engine_group()), [pk])
+
+
+@lru_cache(maxsize=2)
+def agent_lock_sql(nowait: bool) -> str:
+    """Locking an agent's row (lock_agent_row); with ``nowait``, in an engine group, a row
+    another transaction holds fails the change at once (LOCKED_SETTINGS_NOWAIT)."""
+    table, column = (connection.ops.quote_name(name) for name in (Agent._meta.db_table, Agent._meta.pk.column))
+    lock = connection.ops.for_update_sql(no_key=True, nowait=nowait)
+    return f"SELECT {column} FROM {table} WHERE {column} = %s {lock}"  # noqa: S608 (names, not data)
 
 
 @dataclass
@@ -253,20 +269,45 @@ def engine_group() -> Iterator[None]:
     """Within, on this thread, each engine change is part of the transaction the caller
     holds (engine.process runs the calls waiting together in one, a group commit): no
     savepoint of its own, whose SAVEPOINT and RELEASE cost a change more than a BEGIN and a
-    COMMIT (SQLite, measured). A change that fails having written nothing (most refusals)
-    leaves the caller's transaction as it was; one that fails after writing leaves it
-    marked for rollback (``transaction.get_rollback()``): the caller must undo all of it."""
-    _grouped.on = True
+    COMMIT (SQLite, measured). A change that fails having written nothing (most refusals,
+    on SQLite) leaves the caller's transaction as it was; one that fails after writing
+    leaves it marked for rollback (``transaction.get_rollback()``): the caller must undo
+    all of it. On PostgreSQL, where that cannot be told, any failure leaves it marked.
+
+    On PostgreSQL the group's changes take their rows without waiting (a row another
+    transaction holds fails the change, and the caller undoes the group), and their events
+    are numbered and written together when the group ends (write_deferred_events), its last
+    statement: the event counter's row, which every worker's changes of an instance take,
+    is then held for one statement and the commit, as by one change, not from a group's
+    first change to its end (with which the workers' groups ran one after the other, and
+    deadlocked on it against agent rows: docs/performance.md, twelfth measurement). The
+    caller commits right after the block: nothing may follow it in the transaction."""
+    _grouped.on, _grouped.deferred, _grouped.writes = True, [], 0
     try:
-        yield
+        with connection.execute_wrapper(count_writes) if connection.vendor == "postgresql" else nullcontext():
+            yield
+            if not transaction.get_rollback():
+                write_deferred_events(_grouped.deferred)
     finally:
-        _grouped.on = False
+        _grouped.on, _grouped.deferred = False, []
+
+
+def count_writes(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
+    """Counts the statements of an engine group on PostgreSQL that may write (all but
+    plain reads and row locks), for traces: what SQLite's ``total_changes`` tells there."""
+    if sql.lstrip()[:6].upper() != "SELECT":
+        _grouped.writes += 1
+    return execute(sql, params, many, context)
+
+
+def in_engine_group() -> bool:
+    return getattr(_grouped, "on", False)
 
 
 def change_atomic() -> AbstractContextManager[Any]:
     """The atomic block of one engine change: its own transaction, or its own savepoint in
     a caller's; in an engine group (engine_group), the caller's transaction."""
-    return grouped_atomic() if getattr(_grouped, "on", False) else transaction.atomic()
+    return grouped_atomic() if in_engine_group() else transaction.atomic()
 
 
 @contextmanager
@@ -285,27 +326,49 @@ def grouped_atomic() -> Iterator[None]:
 
 
 def traces() -> tuple[int, int, bool] | None:
-    """What this connection's transaction holds so far: the rows its statements wrote, the
-    commit hooks waiting, and whether it is still open (SQLite ends a transaction itself on
-    some errors, a full disk for one); None where it cannot be told (not SQLite)."""
+    """What this connection's transaction holds so far: the rows its statements wrote
+    (SQLite), or the statements that may have written in an engine group (PostgreSQL,
+    count_writes), the commit hooks waiting, and whether it can go on (SQLite ends a
+    transaction itself on some errors, a full disk for one; PostgreSQL refuses any more
+    statements in a transaction where one failed); None where it cannot be told."""
     db = connections[DEFAULT_DB_ALIAS]
-    if db.vendor != "sqlite" or db.connection is None:
+    if db.connection is None:
         return None
-    return db.connection.total_changes, len(db.run_on_commit), db.connection.in_transaction
+    if db.vendor == "sqlite":
+        return db.connection.total_changes, len(db.run_on_commit), db.connection.in_transaction
+    if db.vendor == "postgresql" and in_engine_group():
+        return _grouped.writes, len(db.run_on_commit), not failed_on_postgresql(db)
+    return None
+
+
+def failed_on_postgresql(db: Any) -> bool:
+    from psycopg.pq import TransactionStatus
+
+    return bool(db.connection.info.transaction_status == TransactionStatus.INERROR)
 
 
 def transaction_lost() -> bool:
-    """Whether SQLite ended this connection's transaction behind Django's back (some errors
-    roll it back): what follows would then be written outside it, one statement at a time."""
+    """Whether this connection's transaction cannot be carried on: SQLite ended it behind
+    Django's back (some errors roll it back; what follows would be written outside it, one
+    statement at a time), or one of its statements failed on PostgreSQL, and a caller
+    caught the error."""
     db = connections[DEFAULT_DB_ALIAS]
-    return db.vendor == "sqlite" and db.in_atomic_block and not db.connection.in_transaction
+    if not db.in_atomic_block or db.connection is None:
+        return False
+    if db.vendor == "sqlite":
+        return not db.connection.in_transaction
+    return db.vendor == "postgresql" and failed_on_postgresql(db)
 
 
 @contextmanager
-def engine_lock(instance: Instance, now: datetime | None = None, agent_pk: int | None = None) -> Iterator[Changes]:
+def engine_lock(
+    instance: Instance, now: datetime | None = None, agent_pk: int | None = None, numbered: bool = False
+) -> Iterator[Changes]:
     """Lock the instance's engine (or, with ``agent_pk``, that agent alone) and yield a change
     set that is not settled: for changes that touch no agent state (a socket row, a LOGIN
-    event); call ``settle`` when they do. Its events are written before the commit."""
+    event); call ``settle`` when they do. Its events are written before the commit; in an
+    engine group on PostgreSQL, at the group's end (engine_group), unless ``numbered``: a
+    change whose caller needs its events' numbers as soon as it is over."""
     # The outermost transaction, not one a caller manages: then write_events may commit it.
     outermost = not connection.in_atomic_block and connection.get_autocommit()
     changes: Changes | None = None
@@ -313,10 +376,11 @@ def engine_lock(instance: Instance, now: datetime | None = None, agent_pk: int |
         with change_atomic():
             now = now or timezone.now()
             if agent_pk is None:
-                rows = LOCKED_SETTINGS(instance.pk)
+                locked_settings = LOCKED_SETTINGS_NOWAIT if in_engine_group() else LOCKED_SETTINGS
+                rows = locked_settings(instance.pk)
                 if not rows:  # the instance's first change
                     engine_settings(instance)
-                    rows = LOCKED_SETTINGS(instance.pk)
+                    rows = locked_settings(instance.pk)
                 changes = Changes(settings=rows[0], now=now)
             else:
                 agent = locked_agent(agent_pk, AGENT_AND_SETTINGS)
@@ -326,7 +390,10 @@ def engine_lock(instance: Instance, now: datetime | None = None, agent_pk: int |
                 cached_agent_states(agent, changes.settings)
                 changes.add_locked_agent(agent)
             yield changes
-            write_events(changes, commit=outermost)
+            if in_engine_group() and not numbered and connection.vendor == "postgresql":
+                _grouped.deferred.append((changes.settings, recorded(changes)))
+            else:
+                write_events(changes, commit=outermost)
     finally:
         if changes is not None:
             let_go_of_instance(changes.settings)
@@ -419,24 +486,53 @@ def write_events(changes: Changes, commit: bool = False) -> None:
     nothing follows), the COMMIT goes with it in one round trip (psycopg's pipeline), not
     after a hop back to this thread's Python. Receivers of event_recorded run first, with
     events not yet numbered."""
-    events, changes.events = changes.events, []
-    if not events:
-        return
+    insert_numbered(changes.settings, recorded(changes), commit)
+
+
+def recorded(changes: Changes) -> list[EngineEvent]:
+    """The change's events, taken from it once its receivers of event_recorded ran and
+    their announcements after the commit are queued: to be numbered and written next."""
+    events = changes.events
     for event in events:
         event_recorded.send(sender=EngineEvent, event=event, instance=changes.instance, settings=changes.settings)
         # robust: a listener failing after commit must not turn a committed change into an
         # error. A named function, not a partial: Django logs a failure by its __qualname__.
         transaction.on_commit(announce_committed_event(event), robust=True)
+    changes.events = []
+    return events
+
+
+def write_deferred_events(deferred: list[tuple[InstanceSettings, list[EngineEvent]]]) -> None:
+    """The events of an engine group's changes (engine_group), numbered and written as its
+    last statements, an instance's in the order of its changes: one counter update and
+    insert an instance, instances in the order of their pks (their counters' locks are taken
+    in that order), and with the last, the commit (write_events), as the group ends."""
+    by_instance: dict[int, tuple[InstanceSettings, list[EngineEvent]]] = {}
+    for settings, events in deferred:
+        if events:
+            _, so_far = by_instance.get(settings.instance_id, (settings, []))
+            by_instance[settings.instance_id] = (settings, so_far + events)
+    last = len(by_instance) - 1
+    outermost = len(connection.atomic_blocks) == 1
+    for n, instance_pk in enumerate(sorted(by_instance)):
+        settings, events = by_instance[instance_pk]
+        insert_numbered(settings, events, commit=outermost and n == last)
+
+
+def insert_numbered(settings: InstanceSettings, events: list[EngineEvent], commit: bool = False) -> None:
+    """Number ``events`` from the instance's counter and insert them (write_events)."""
+    if not events:
+        return
     count = len(events)
     db = connections[DEFAULT_DB_ALIAS]  # once: every use of the `connection` proxy looks it up
     with db.cursor() as cursor:
         if db.vendor == "postgresql":
-            params: list[Any] = [changes.instance.pk]
+            params: list[Any] = [settings.instance_id]
             for event in events:
                 params += EVENT_VALUES(event, db)
         else:
             table = db.ops.quote_name(InstanceSettings._meta.db_table)
-            cursor.execute(NEXT_SEQUENCES.format(table=table), [count, changes.instance.pk])
+            cursor.execute(NEXT_SEQUENCES.format(table=table), [count, settings.instance_id])
             (last,) = cursor.fetchone()
             params = []
             for number, event in enumerate(events, start=last - count + 1):
@@ -455,7 +551,7 @@ def write_events(changes: Changes, commit: bool = False) -> None:
     for number, event in enumerate(events, start=last - count + 1):
         event.pk, event.sequence = pks[number], number
         event._state.adding, event._state.db = False, db.alias  # as bulk_create leaves them
-    changes.settings.last_event_sequence = last
+    settings.last_event_sequence = last
 
 
 def announce_committed_event(event: EngineEvent) -> Callable[[], None]:

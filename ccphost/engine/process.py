@@ -61,16 +61,20 @@ def frame(message: tuple[Any, ...]) -> bytes:
 
 
 def use_engine_process() -> bool:
-    """Whether a serving process should start one: on (``auto``) for an embedded server."""
+    """Whether a serving process should start one (``auto``): an embedded server, or a
+    scale-out worker (PostgreSQL, whose engine groups number their events at their end)."""
     from django.conf import settings
 
     from ccphost.engine.threads import is_sqlite
-    from ccphost.layers import SweepLimitedInMemoryChannelLayer
 
-    if settings.CCPHOST_ENGINE_PROCESS != "auto" or not is_sqlite():
+    if settings.CCPHOST_ENGINE_PROCESS != "auto":
         return False
-    layer = settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", "")
-    return layer == f"{SweepLimitedInMemoryChannelLayer.__module__}.{SweepLimitedInMemoryChannelLayer.__name__}"
+    if is_sqlite():
+        from ccphost.layers import SweepLimitedInMemoryChannelLayer
+
+        layer = settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", "")
+        return layer == f"{SweepLimitedInMemoryChannelLayer.__module__}.{SweepLimitedInMemoryChannelLayer.__name__}"
+    return settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 
 
 # The serving process's side.

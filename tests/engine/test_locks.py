@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from django.db import connection, connections, transaction
-from django.db.transaction import TransactionManagementError
 
 from ccphost.engine import services, sockets
 from ccphost.engine.core import InstanceLockNeeded, engine_change, engine_lock
@@ -240,20 +239,25 @@ def test_a_change_refused_in_an_engine_group_undoes_it_only_if_it_wrote(ada, cen
         with engine_group():
             with pytest.raises(EngineError):
                 services.put_agent_state(fresh(ada), other)
-            # SQLite tells that it wrote nothing (the engine process's database); elsewhere
-            # the group is undone to be sure.
-            assert transaction.get_rollback() is (connection.vendor != "sqlite")
-            transaction.set_rollback(False)
+            # It wrote nothing (SQLite's total_changes; the statements that may write,
+            # counted on PostgreSQL): the group goes on.
+            assert not transaction.get_rollback()
             with pytest.raises(EngineError), engine_lock(center):
                 Agent.objects.filter(pk=ada.pk).update(extension="+15555550100")
                 raise invalid_state("Refused after writing.")
             assert transaction.get_rollback()  # in a group: the caller undoes it all
+            transaction.set_rollback(False)
+            with pytest.raises(EngineError), engine_lock(center) as changes:
+                changes.schedule("no_answer", 20)  # a statement that writes, then a hook
+                raise invalid_state("Refused after scheduling.")
+            assert transaction.get_rollback()
+        transaction.set_rollback(True)
 
 
 def test_a_change_that_needs_the_instance_lock_in_an_engine_group_runs_again_under_it(center, make_agent, basic_queue):
     """A missed call cleared by a status that routes nothing: the change starts under the
     agent's lock, finds it needs the instance's (before writing anything), and runs again
-    under it, in the same group (SQLite; elsewhere the group is undone to be sure)."""
+    under it, in the same group."""
     from ccphost.engine.core import engine_group
     from ccphost.engine.timers import run_due_timers
     from tests.engine.conftest import later
@@ -263,13 +267,87 @@ def test_a_change_that_needs_the_instance_lock_in_an_engine_group_runs_again_und
     assert run_due_timers(later(21)) == 1
     assert fresh(ada).state_name == "MissedCallAgent"
     with transaction.atomic(), engine_group():
-        if connection.vendor != "sqlite":
-            # Its first attempt left the group to be undone: the second cannot run in it.
-            with pytest.raises(TransactionManagementError):
-                services.put_agent_state(fresh(ada), state(center, "Break"))
-            assert transaction.get_rollback()
-            return
         services.put_agent_state(fresh(ada), state(center, "Break"))
         assert not transaction.get_rollback()
     assert fresh(ada).state_name == "Break"
     assert not fresh(ada).error_state
+
+
+def test_an_engine_group_numbers_its_events_as_it_ends_on_postgresql(make_agent, center):
+    """On PostgreSQL a group's events are numbered and written together at its end (one
+    hold of the instance's counter), in the order of its changes; a change whose caller
+    needs its numbers (``numbered``) has them at once. SQLite numbers each as it ends."""
+    from ccphost.engine.core import engine_group
+    from ccphost.engine.events import record_agent_event
+
+    ada, bob = make_agent("ada", available=False), make_agent("bob", available=False)
+    before = EngineEvent.objects.filter(instance=center).count()
+    deferred = connection.vendor == "postgresql"
+    with transaction.atomic(), engine_group():
+        services.put_agent_state(fresh(ada), state(center, "Break"))
+        with engine_lock(center, numbered=True) as changes:
+            numbered = record_agent_event(changes, changes.agent(ada.pk), "HEART_BEAT")
+        assert numbered.sequence is not None
+        services.put_agent_state(fresh(bob), state(center, "Lunch"))
+        written = EngineEvent.objects.filter(instance=center).count() - before
+        assert written == (1 if deferred else 3)
+    events = list(EngineEvent.objects.filter(instance=center).order_by("sequence"))
+    assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+    last = [(e.agent_id, e.event_type) for e in events[-3:]]
+    if deferred:  # numbered first: the others waited for the group's end
+        assert last == [(ada.pk, "HEART_BEAT"), (ada.pk, "STATE_CHANGE"), (bob.pk, "STATE_CHANGE")]
+    else:
+        assert last == [(ada.pk, "STATE_CHANGE"), (ada.pk, "HEART_BEAT"), (bob.pk, "STATE_CHANGE")]
+
+
+@pytest.fixture
+def hold_agent_lock(concurrent_db, center):
+    """Have another thread take an agent's row lock (a change of that agent alone) and hold
+    it until the test sets the event returned."""
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite runs one write transaction at a time: row locks are PostgreSQL's")
+    held: list[threading.Event] = []
+
+    def start(agent: Agent) -> threading.Event:
+        locked, release = threading.Event(), threading.Event()
+        held.append(release)
+
+        def hold() -> None:
+            with engine_lock(center, agent_pk=agent.pk):
+                locked.set()
+                release.wait(30)
+
+        Background(hold).start()
+        assert locked.wait(10)
+        return release
+
+    yield start
+    for release in held:
+        release.set()
+
+
+@pytest.mark.parametrize("held", ["instance", "agent"])
+def test_a_change_in_an_engine_group_does_not_wait_for_a_lock_held_elsewhere(
+    held, hold_instance_lock, hold_agent_lock, center, make_agent
+):
+    """Waiting while holding the rows of its earlier changes could deadlock against another
+    worker's group: a change in a group fails at once instead (PostgreSQL's NOWAIT), and
+    leaves the group to be undone (its calls then run alone, and wait)."""
+    from django.db import OperationalError
+
+    from ccphost.engine.core import engine_group, transaction_lost
+
+    ada, bob = make_agent("ada"), make_agent("bob", available=False)
+    release = hold_instance_lock() if held == "instance" else hold_agent_lock(bob)
+    started = time.monotonic()
+    with transaction.atomic(), engine_group():
+        services.put_agent_state(fresh(ada), state(center, "Break"))  # its own row: taken
+        with pytest.raises(OperationalError, match="lock"):
+            name = "Available" if held == "instance" else "Lunch"  # routable: the instance lock
+            services.put_agent_state(fresh(bob), state(center, name))
+        assert transaction.get_rollback() and transaction_lost()
+    assert time.monotonic() - started < 2
+    assert fresh(ada).state_name == "Available"  # undone with the group
+    release.set()
+    services.put_agent_state(fresh(bob), state(center, "Lunch"))  # alone, it waits: taken
+    assert fresh(bob).state_name == "Lunch"
