@@ -30,7 +30,7 @@ def backend_cpu_seconds(pid: int | None) -> float:
     return cpu_ticks(Path(f"/proc/{pid}/stat")) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(changes: int, agents: int, pushes: bool = False) -> dict[str, float | str]:
+def measure(changes: int, agents: int, pushes: bool = False, group: int = 1) -> dict[str, float | str]:
     import django
 
     django.setup()
@@ -44,8 +44,9 @@ def measure(changes: int, agents: int, pushes: bool = False) -> dict[str, float 
             frame(("push", group, message))
 
         send_group_messages_with(pickle_only)
-    from django.db import connection
+    from django.db import connection, transaction
 
+    from ccphost.engine.core import engine_group
     from ccphost.engine.models import Agent, AgentState
     from ccphost.engine.services import put_agent_state
 
@@ -62,11 +63,20 @@ def measure(changes: int, agents: int, pushes: bool = False) -> dict[str, float 
         names[agent.pk] = "Lunch" if names[agent.pk] == "Break" else "Break"
         put_agent_state(agent, statuses[names[agent.pk]])
 
-    for agent in bench:  # warm up: plans compiled, statements prepared, caches filled
-        toggle(agent)
+    def run(first: int, count: int) -> None:
+        """Changes from the ``first``, in groups of ``group`` (as the engine process runs
+        the calls waiting together: engine.process.run_group), or each alone."""
+        for start in range(first, first + count, group):
+            if group == 1:
+                toggle(bench[start % len(bench)])
+                continue
+            with transaction.atomic(), engine_group():
+                for n in range(start, min(start + group, first + count)):
+                    toggle(bench[n % len(bench)])
+
+    run(0, len(bench))  # warm up: plans compiled, statements prepared, caches filled
     wall, cpu, server = time.perf_counter(), time.process_time(), backend_cpu_seconds(backend)
-    for n in range(changes):
-        toggle(bench[n % len(bench)])
+    run(0, changes)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     server = backend_cpu_seconds(backend) - server
     # What the changes leave for the cycle collector: objects freed only by a collection
@@ -84,6 +94,7 @@ def measure(changes: int, agents: int, pushes: bool = False) -> dict[str, float 
     return {
         "database": connection.vendor,
         "changes": changes,
+        "group": group,
         "wall_ms": round(1000 * wall / changes, 3),
         "process_cpu_ms": round(1000 * cpu / changes, 3),
         "database_cpu_ms": round(1000 * server / changes, 3) if backend else "in process",
@@ -102,10 +113,16 @@ def main() -> int:
         action="store_true",
         help="each change also builds and pickles its sends, as the engine process does",
     )
+    parser.add_argument(
+        "--group",
+        type=int,
+        default=1,
+        help="changes run together in one transaction, as the engine process runs the calls waiting (1: each alone)",
+    )
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)  # the measuring process
     args = parser.parse_args()
     if args.inside:
-        print(json.dumps(measure(args.changes, args.agents, args.pushes)))
+        print(json.dumps(measure(args.changes, args.agents, args.pushes, args.group)))
         return 0
     with tempfile.TemporaryDirectory(prefix="ccphost-engine-cost-") as var_dir:
         env = mode_env(args.mode, Path(var_dir), 0, "default")
@@ -118,6 +135,7 @@ def main() -> int:
         subprocess.run(setup, cwd=ROOT, env=env, check=True, capture_output=True)
         inside = [sys.executable, "-m", "bench.engine_cost", "--inside", "--changes", str(args.changes)]
         inside += ["--pushes"] if args.pushes else []
+        inside += ["--group", str(args.group)]
         run = subprocess.run([*inside, "--agents", str(args.agents)], cwd=ROOT, env=env, capture_output=True, text=True)
     if run.returncode:
         print(run.stderr, file=sys.stderr)

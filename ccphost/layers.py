@@ -1,4 +1,5 @@
-"""The embedded (single-process) channel layer.
+"""The embedded (single-process) channel layer, and scale-out's Redis layer that sends a
+batch of group messages in one round trip (PipelinedRedisPubSubChannelLayer).
 
 Channels' stock ``InMemoryChannelLayer`` walks every channel and every group on each
 ``receive`` and ``group_send`` to expire old messages, so its cost grows with the number of
@@ -31,6 +32,7 @@ from typing import Any
 from asgiref.sync import SyncToAsync, async_to_sync
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
+from channels_redis.pubsub import RedisPubSubChannelLayer
 
 logger = logging.getLogger(__name__)
 
@@ -298,3 +300,50 @@ def group_send_soon(group: str, message: dict[str, Any]) -> None:
         if outbox is None:
             outbox = _outboxes[loop] = Outbox(loop, OUTBOX_LIMIT)
     outbox.group_send(layer, group, message)
+
+
+class PipelinedRedisPubSubChannelLayer(RedisPubSubChannelLayer):
+    """channels_redis' pub/sub layer, which can also send several group messages in one
+    round trip to Redis (group_send_many): one PUBLISH each, pipelined, in order.
+
+    An engine process's change sends its snapshots and pokes to the serving process, which
+    sends them on (engine.process). One at a time, each was a write to Redis and a wait for
+    its reply: 49% of a scale-out worker's event loop at 1,000 changes/s asked (py-spy),
+    a third of it in the write alone. A group of calls now comes as one batch.
+
+    It uses the pub/sub layer's own names, shards and connections (``_get_layer``,
+    ``_get_shard``, ``_get_group_channel_name``): channels_redis is pinned, and the tests
+    deliver through this layer."""
+
+    async def group_send_many(self, sends: list[tuple[str, dict[str, Any]]]) -> None:
+        layer = self._get_layer()
+        by_shard: dict[Any, list[tuple[str, bytes]]] = {}
+        for group, message in sends:
+            channel = layer._get_group_channel_name(group)
+            by_shard.setdefault(layer._get_shard(channel), []).append((channel, self.serialize(message)))
+        for shard, published in by_shard.items():
+            async with shard._lock:  # as its publish: a connection made if it has none
+                shard._ensure_redis()
+                pipeline = shard._redis.pipeline(transaction=False)
+                for channel, payload in published:
+                    pipeline.publish(channel, payload)
+                await pipeline.execute()
+
+
+async def group_send_all(layer: BaseChannelLayer, sends: list[tuple[str, dict[str, Any]]]) -> None:
+    """Each group message in order: in one batch where the layer takes one (group_send_many),
+    else one by one, with the consumers' turn after each (as Outbox gives them). Failures
+    are logged, not raised: what failed to reach a socket, its watcher resyncs."""
+    if isinstance(layer, PipelinedRedisPubSubChannelLayer):
+        try:
+            await layer.group_send_many(sends)
+        except Exception:
+            logger.exception("Could not send %s group messages", len(sends))
+        return
+    for group, message in sends:
+        try:
+            await layer.group_send(group, message)
+        except Exception:
+            logger.exception("Could not send %s to group %s", message.get("type"), group)
+        # A turn for the consumers before the next one (Outbox._send).
+        await asyncio.sleep(0)

@@ -128,7 +128,7 @@ if REDIS_URL:
     # consumers (channels_redis issue 422): give the host as a dict with no timeout.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "ccphost.layers.PipelinedRedisPubSubChannelLayer",
             "CONFIG": {
                 "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
                 "prefix": env_str("CCPHOST_CHANNEL_PREFIX", "ccphost"),

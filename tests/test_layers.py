@@ -1,7 +1,10 @@
 """The embedded channel layer keeps Channels' semantics while sweeping at most once a second."""
 
 import asyncio
+import contextlib
+import socket
 import threading
+from collections.abc import Iterator
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
@@ -322,3 +325,70 @@ async def test_a_burst_of_handed_over_sends_for_one_socket_stays_within_its_capa
         await asyncio.sleep(0.01)
     reading.cancel()
     assert received == list(range(50))
+
+
+def redis_url() -> str:
+    from django.conf import settings
+
+    url = getattr(settings, "REDIS_URL", None)
+    if not url:
+        pytest.skip("runs in the scale-out pass (make test-scaled: Redis)")
+    return str(url)
+
+
+def pipelined_layer(url: str, prefix: str) -> layers.PipelinedRedisPubSubChannelLayer:
+    return layers.PipelinedRedisPubSubChannelLayer(hosts=[{"address": url, "socket_timeout": None}], prefix=prefix)
+
+
+async def test_a_batch_of_group_messages_goes_to_redis_in_one_round_trip_in_order():
+    sender, receiver = (pipelined_layer(redis_url(), "ccphost-test-batch") for _ in range(2))
+    ada, bob = await receiver.new_channel(), await receiver.new_channel()
+    await receiver.group_add("agent.1", ada)
+    await receiver.group_add("agent.2", bob)
+    try:
+        shard = sender._get_layer()._shards[0]
+        shard._ensure_redis()
+        round_trips = []
+        real_execute = type(shard._redis.pipeline()).execute
+
+        async def counted(pipeline, *args, **kwargs):
+            round_trips.append(len(pipeline.command_stack))
+            return await real_execute(pipeline, *args, **kwargs)
+
+        sends = [
+            ("agent.1", {"type": "s", "n": 1}),
+            ("agent.2", {"type": "s", "n": 2}),
+            ("agent.1", {"type": "s", "n": 3}),
+        ]
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(type(shard._redis.pipeline()), "execute", counted)
+            await layers.group_send_all(sender, sends)
+        assert round_trips == [3]
+        assert [(await asyncio.wait_for(receiver.receive(ada), 5))["n"] for _ in range(2)] == [1, 3]
+        assert (await asyncio.wait_for(receiver.receive(bob), 5))["n"] == 2
+    finally:
+        await receiver.flush()
+        await sender.flush()
+
+
+async def test_a_batch_that_redis_refuses_is_logged_not_raised(caplog):
+    redis_url()  # the scale-out pass: channels_redis' layer in use
+    with socket_nobody_listens_on() as port:
+        layer = pipelined_layer(f"redis://127.0.0.1:{port}/0", "ccphost-test-down")
+        await layers.group_send_all(layer, [("agent.1", {"type": "s"})])
+    assert "Could not send 1 group messages" in caplog.text
+
+
+@contextlib.contextmanager
+def socket_nobody_listens_on() -> Iterator[int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))  # bound, not listening: a connection is refused
+        yield sock.getsockname()[1]
+
+
+async def test_without_a_batch_send_each_message_is_sent_in_turn():
+    layer = SweepLimitedInMemoryChannelLayer()
+    channel = await layer.new_channel()
+    await layer.group_add("agent.1", channel)
+    await layers.group_send_all(layer, [("agent.1", {"type": "s", "n": n}) for n in range(3)])
+    assert [(await layer.receive(channel))["n"] for _ in range(3)] == [0, 1, 2]

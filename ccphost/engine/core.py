@@ -109,7 +109,8 @@ LOCKED_SETTINGS_NOWAIT = PreparedQuery(
 # states come from that cache (cached_agent_states), not from two more joins.
 ONE_AGENTS_RELATIONS = ("user", "instance")
 AGENT_RELATIONS = (*ONE_AGENTS_RELATIONS, "status", "next_status", "routing_profile__default_outbound_queue")
-AGENT = PreparedQuery(lambda pk: Agent.objects.select_related(*AGENT_RELATIONS).filter(pk=pk))
+# One row by its pk: without the model's ordering (by instance alias and username).
+AGENT = PreparedQuery(lambda pk: Agent.objects.select_related(*AGENT_RELATIONS).filter(pk=pk).order_by())
 
 
 def has_open_legs() -> RawSQL:
@@ -146,6 +147,7 @@ AGENT_AND_SETTINGS = PreparedQuery(
         .only(*ONE_AGENTS_COLUMNS)
         .annotate(has_open_legs=has_open_legs())
         .filter(pk=pk)
+        .order_by()
     )
 )
 
@@ -172,9 +174,13 @@ SAVE_EVENT_SNAPSHOT = PreparedUpdate(Agent, ["last_event_snapshot"])
 
 
 def locked_agent(pk: int, query: PreparedQuery[Any] = AGENT) -> Agent:
-    """The agent's row, locked (lock_agent_row), read with its relations by ``query``."""
-    lock_agent_row(pk)
-    rows = query(pk)
+    """The agent's row, locked (lock_agent_row), read with its relations by ``query``. In an
+    engine group on PostgreSQL, in one statement that does not wait (NOWAIT_LOCKED)."""
+    if in_engine_group() and connection.features.has_select_for_update_nowait:
+        rows = NOWAIT_LOCKED[query](pk)
+    else:
+        lock_agent_row(pk)
+        rows = query(pk)
     if not rows:
         raise Agent.DoesNotExist(f"No agent {pk}.")
     return rows[0]
@@ -187,17 +193,20 @@ def lock_agent_row(pk: int) -> None:
     status changed. No key update: rows that merely refer to the agent are not held up."""
     if not connection.features.has_select_for_update:
         return  # SQLite: one write transaction at a time (transaction_mode IMMEDIATE)
-    with connection.cursor() as cursor:
-        cursor.execute(agent_lock_sql(nowait=in_engine_group()), [pk])
-
-
-@lru_cache(maxsize=2)
-def agent_lock_sql(nowait: bool) -> str:
-    """Locking an agent's row (lock_agent_row); with ``nowait``, in an engine group, a row
-    another transaction holds fails the change at once (LOCKED_SETTINGS_NOWAIT)."""
     table, column = (connection.ops.quote_name(name) for name in (Agent._meta.db_table, Agent._meta.pk.column))
-    lock = connection.ops.for_update_sql(no_key=True, nowait=nowait)
-    return f"SELECT {column} FROM {table} WHERE {column} = %s {lock}"  # noqa: S608 (names, not data)
+    lock = f"SELECT {column} FROM {table} WHERE {column} = %s {connection.ops.for_update_sql(no_key=True)}"  # noqa: S608 (names, not data)
+    with connection.cursor() as cursor:
+        cursor.execute(lock, [pk])
+
+
+def nowait_locked(query: PreparedQuery[Any]) -> PreparedQuery[Any]:
+    """``query`` locking the agent's row as it reads it, without waiting: a row another
+    transaction holds fails the statement (LOCKED_SETTINGS_NOWAIT). Never waiting, it never
+    re-checks a row against related rows (lock_agent_row): one statement, not two."""
+    return PreparedQuery(lambda pk: query.build(pk).select_for_update(of=("self",), no_key=True, nowait=True))
+
+
+NOWAIT_LOCKED = {query: nowait_locked(query) for query in (AGENT, AGENT_AND_SETTINGS)}
 
 
 @dataclass

@@ -12,9 +12,10 @@ came, as on the engine's one thread before.
 - **Calls and answers** go over a socket pair, each a length-prefixed pickle: the function
   (by its module and name), its arguments, then its value or its exception. Both ends are
   this ccphost; nothing else writes to the socket.
-- **Pushes.** What a change sends to the sockets once it commits (``layers.group_send_soon``:
-  snapshots, agent events) comes back on the same socket before the call's answer, and the
-  serving process sends it into its channel layer, in order.
+- **Pushes.** What a call's changes send to the sockets once they commit
+  (``layers.group_send_soon``: snapshots, agent events) comes back on the same socket, in one
+  batch, before the call's answer, and the serving process sends it into its channel layer,
+  in order (``layers.group_send_all``: with Redis, in one round trip).
 - **Groups.** Calls that came while it was busy run together in one transaction, up to
   ``CCPHOST_ENGINE_GROUP`` (run_group): their pushes, then their answers, go once it
   committed; a group that cannot be kept whole is undone and its calls run alone.
@@ -152,16 +153,15 @@ class EngineProcess:
         process then ends too, and the next call starts another."""
         from channels.layers import get_channel_layer
 
+        from ccphost.layers import group_send_all
+
         layer = get_channel_layer()
         try:
             while True:
                 kind, first, second = await receive(reader)
-                if kind == "push":
-                    try:
-                        await layer.group_send(first, second)
-                    except Exception:
-                        logger.exception("Could not send %s to group %s", second.get("type"), first)
-                    # The consumers' turn before the next push, as layers.Outbox gives them.
+                if kind == "pushes":
+                    await group_send_all(layer, first)
+                    # The consumers' turn before the answers, as layers.Outbox gives them.
                     await asyncio.sleep(0)
                     continue
                 answer = self.waiting.pop(first, None)
@@ -242,25 +242,25 @@ def running_engine() -> EngineProcess | None:
 
 class Answers:
     """Sends the answers and pushes of the engine process. While the calling thread holds
-    them (a group of calls, run_group), its pushes wait for the group's outcome: sent with
-    its answers once it committed, dropped if it was undone."""
+    them (a call, or a group of calls: run_alone, run_group), its pushes wait for the
+    outcome: sent together, then its answers, once it is over (release), or dropped if a
+    group was undone. Another thread's pushes go at once."""
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.lock = threading.Lock()
         self.holder: int | None = None  # the thread whose pushes are held
-        self.held: list[bytes] = []
+        self.held: list[tuple[str, dict[str, Any]]] = []
 
     def send_data(self, data: bytes) -> None:
         with self.lock:
             self.sock.sendall(data)
 
     def push(self, group: str, message: dict[str, Any]) -> None:
-        data = frame(("push", group, message))
         if self.holder == threading.get_ident():
-            self.held.append(data)
+            self.held.append((group, message))
         else:
-            self.send_data(data)
+            self.send_data(pushes_frame([(group, message)]))
 
     def hold(self) -> None:
         self.holder, self.held = threading.get_ident(), []
@@ -269,16 +269,15 @@ class Answers:
         self.holder, self.held = None, []
 
     def release(self, answers: list[bytes]) -> None:
-        """The held pushes, then these answers (answer_frame, error_frame), in one write."""
-        data = b"".join([*self.held, *answers])
+        """The held pushes, as one batch, then these answers (answer_frame, error_frame), in
+        one write."""
+        data = b"".join([pushes_frame(self.held) if self.held else b"", *answers])
         self.drop()
         self.send_data(data)
 
-    def answer(self, call_id: int, value: Any) -> None:
-        self.send_data(answer_frame(call_id, value))
 
-    def fail(self, call_id: int, error: BaseException) -> None:
-        self.send_data(error_frame(call_id, error))
+def pushes_frame(pushes: list[tuple[str, dict[str, Any]]]) -> bytes:
+    return frame(("pushes", pushes, None))
 
 
 def answer_frame(call_id: int, value: Any) -> bytes:
@@ -364,14 +363,14 @@ def run_alone(call: tuple[Any, ...], answers: Answers) -> None:
 
     _, call_id, func, args, kwargs = call
     close_old_connections()
+    answers.hold()
     try:
-        value = func(*args, **kwargs)
+        answer = answer_frame(call_id, func(*args, **kwargs))
     except Exception as error:
-        answers.fail(call_id, error)
-    else:
-        answers.answer(call_id, value)
+        answer = error_frame(call_id, error)
     finally:
         close_old_connections()
+    answers.release([answer])
 
 
 class GroupUndone(Exception):
