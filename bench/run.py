@@ -136,6 +136,26 @@ def cpu_ticks(path: Path) -> int:
     return int(fields[11]) + int(fields[12])
 
 
+def machine_ticks() -> list[int]:
+    """The machine's CPU time so far, in clock ticks, from ``/proc/stat``'s ``cpu`` line:
+    user, nice, system, idle, iowait, irq, softirq, steal (empty where there is none)."""
+    with contextlib.suppress(OSError):
+        return [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return []
+
+
+def machine_share(before: list[int], after: list[int]) -> dict[str, float]:
+    """How the machine's CPUs spent a phase, in percent: busy (not idle, not waiting for
+    disks), and stolen by the hypervisor (a virtual machine's CPU given to another guest:
+    the same code then goes slower, so a run with much steal is not comparable)."""
+    if len(before) < 8 or len(after) < 8:
+        return {}
+    spent = [b - a for a, b in zip(before, after, strict=True)]
+    total = sum(spent) or 1
+    idle, stolen = spent[3] + spent[4], spent[7]
+    return {"busy_pct": round(100 * (total - idle - stolen) / total, 1), "steal_pct": round(100 * stolen / total, 1)}
+
+
 class CpuMeter:
     """CPU spent during a phase, in milliseconds per delivery: by the server's threads,
     grouped by their Python names with the numbering dropped (``ccphost-engine_0`` and
@@ -500,8 +520,9 @@ async def benchmark(
     fanout = Phase("snapshot_fanout")
     for client in clients:
         client.phase = fanout
-    before = meter.read()
+    before, machine = meter.read(), machine_ticks()
     await drive(port, fanout, args.rate, args.seconds, "agents", [c.agent_pk for c in clients])
+    fanout.extra["machine"] = machine_share(machine, machine_ticks())
     await meter.learn_names(port)
     fanout.extra["cpu_ms_per_delivery"] = meter.per_delivery(before, fanout.received)
     fanout.extra["rate_asked"] = args.rate
@@ -509,8 +530,9 @@ async def benchmark(
     for client in clients:
         client.phase = None
     results.append(fanout.summary())
-    before = meter.read()
+    before, machine = meter.read(), machine_ticks()
     api = await api_round_trips(clients[: args.api_sockets], args.api_rate, args.seconds)
+    api.extra["machine"] = machine_share(machine, machine_ticks())
     await meter.learn_names(port)
     api.extra["cpu_ms_per_request"] = meter.per_delivery(before, api.received)
     api.extra.update(await phase_report(port, census))
@@ -525,8 +547,9 @@ async def benchmark(
     floor = Phase("floor_fanout")
     for floor_client in floor_clients:
         floor_client.phase = floor
-    before = meter.read()
+    before, machine = meter.read(), machine_ticks()
     await drive(port, floor, args.rate, args.seconds, "floor", [c.group for c in floor_clients])
+    floor.extra["machine"] = machine_share(machine, machine_ticks())
     await meter.learn_names(port)
     floor.extra["cpu_ms_per_delivery"] = meter.per_delivery(before, floor.received)
     floor.extra["rate_asked"] = args.rate
@@ -567,6 +590,9 @@ def print_table(results: list[dict[str, Any]]) -> None:
             if row.get(key):
                 spent = ", ".join(f"{label} {ms}" for label, ms in row[key].items())
                 print(f"{row['name']}: ms of CPU per {key.removeprefix('cpu_ms_per_')}: {spent}")
+        if row.get("machine"):
+            machine = row["machine"]
+            print(f"{row['name']}: the machine's CPUs: {machine['busy_pct']}% busy, {machine['steal_pct']}% stolen")
 
 
 def main() -> int:
