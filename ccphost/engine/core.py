@@ -176,7 +176,7 @@ SAVE_EVENT_SNAPSHOT = PreparedUpdate(Agent, ["last_event_snapshot"])
 def locked_agent(pk: int, query: PreparedQuery[Any] = AGENT) -> Agent:
     """The agent's row, locked (lock_agent_row), read with its relations by ``query``. In an
     engine group on PostgreSQL, in one statement that does not wait (NOWAIT_LOCKED)."""
-    if in_engine_group() and connection.features.has_select_for_update_nowait:
+    if in_postgresql_group():
         rows = NOWAIT_LOCKED[query](pk)
     else:
         lock_agent_row(pk)
@@ -291,14 +291,15 @@ def engine_group() -> Iterator[None]:
     first change to its end (with which the workers' groups ran one after the other, and
     deadlocked on it against agent rows: docs/performance.md, twelfth measurement). The
     caller commits right after the block: nothing may follow it in the transaction."""
-    _grouped.on, _grouped.deferred, _grouped.writes = True, [], 0
+    postgresql = connection.vendor == "postgresql"
+    _grouped.on, _grouped.postgresql, _grouped.deferred, _grouped.writes = True, postgresql, [], 0
     try:
-        with connection.execute_wrapper(count_writes) if connection.vendor == "postgresql" else nullcontext():
+        with connection.execute_wrapper(count_writes) if postgresql else nullcontext():
             yield
             if not transaction.get_rollback():
                 write_deferred_events(_grouped.deferred)
     finally:
-        _grouped.on, _grouped.deferred = False, []
+        _grouped.on, _grouped.postgresql, _grouped.deferred = False, False, []
 
 
 def count_writes(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
@@ -311,6 +312,12 @@ def count_writes(execute: Callable[..., Any], sql: str, params: Any, many: bool,
 
 def in_engine_group() -> bool:
     return getattr(_grouped, "on", False)
+
+
+def in_postgresql_group() -> bool:
+    """In an engine group on PostgreSQL: rows taken with NOWAIT, events numbered at its end.
+    (Told once per group: each look at ``connection`` goes through asgiref's Local.)"""
+    return getattr(_grouped, "postgresql", False)
 
 
 def change_atomic() -> AbstractContextManager[Any]:
@@ -345,7 +352,7 @@ def traces() -> tuple[int, int, bool] | None:
         return None
     if db.vendor == "sqlite":
         return db.connection.total_changes, len(db.run_on_commit), db.connection.in_transaction
-    if db.vendor == "postgresql" and in_engine_group():
+    if db.vendor == "postgresql" and in_postgresql_group():
         return _grouped.writes, len(db.run_on_commit), not failed_on_postgresql(db)
     return None
 
@@ -385,7 +392,7 @@ def engine_lock(
         with change_atomic():
             now = now or timezone.now()
             if agent_pk is None:
-                locked_settings = LOCKED_SETTINGS_NOWAIT if in_engine_group() else LOCKED_SETTINGS
+                locked_settings = LOCKED_SETTINGS_NOWAIT if in_postgresql_group() else LOCKED_SETTINGS
                 rows = locked_settings(instance.pk)
                 if not rows:  # the instance's first change
                     engine_settings(instance)
@@ -399,7 +406,7 @@ def engine_lock(
                 cached_agent_states(agent, changes.settings)
                 changes.add_locked_agent(agent)
             yield changes
-            if in_engine_group() and not numbered and connection.vendor == "postgresql":
+            if not numbered and in_postgresql_group():
                 _grouped.deferred.append((changes.settings, recorded(changes)))
             else:
                 write_events(changes, commit=outermost)
