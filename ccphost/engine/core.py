@@ -17,6 +17,10 @@ routable, a CCP socket opening or closing, a heartbeat) takes its agent's row al
 instance lock only for the event counter. Should one turn out to need more (another
 agent, a contact, routing), it raises InstanceLockNeeded and ``engine_change`` runs it
 again under the instance lock.
+
+In an engine group on PostgreSQL (engine_group: the calls an engine process runs together
+in one transaction) that order cannot hold across the group's changes: there the rows are
+taken without waiting (NOWAIT), and the events of all its changes are numbered at its end.
 """
 
 import threading
@@ -278,10 +282,11 @@ def engine_group() -> Iterator[None]:
     """Within, on this thread, each engine change is part of the transaction the caller
     holds (engine.process runs the calls waiting together in one, a group commit): no
     savepoint of its own, whose SAVEPOINT and RELEASE cost a change more than a BEGIN and a
-    COMMIT (SQLite, measured). A change that fails having written nothing (most refusals,
-    on SQLite) leaves the caller's transaction as it was; one that fails after writing
-    leaves it marked for rollback (``transaction.get_rollback()``): the caller must undo
-    all of it. On PostgreSQL, where that cannot be told, any failure leaves it marked.
+    COMMIT (SQLite, measured). A change that fails having written nothing (most refusals;
+    traces: SQLite's ``total_changes``, on PostgreSQL the group's statements that may write,
+    count_writes) leaves the caller's transaction as it was; one that fails after writing,
+    or whose statement failed on PostgreSQL, leaves it marked for rollback
+    (``transaction.get_rollback()``): the caller must undo all of it.
 
     On PostgreSQL the group's changes take their rows without waiting (a row another
     transaction holds fails the change, and the caller undoes the group), and their events
