@@ -176,6 +176,61 @@ async def engine(tmp_path, monkeypatch, settings):
     await engine.stop()
 
 
+def postgresql_url() -> str:
+    """This pass's PostgreSQL server, its maintenance database (which always exists)."""
+    db = settings.DATABASES["default"]
+    if "postgresql" not in db["ENGINE"]:
+        pytest.skip("runs in the scale-out pass (PostgreSQL)")
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/postgres"
+
+
+@pytest.fixture
+async def postgresql_engine(tmp_path, monkeypatch, settings):
+    """An engine process on PostgreSQL, as a scale-out worker's."""
+    url = postgresql_url()
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "ccphost.layers.SweepLimitedInMemoryChannelLayer"}}
+    monkeypatch.setenv("CCPHOST_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("CCPHOST_BACKGROUND_DELIVERY", "0")
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    engine = EngineProcess(asyncio.get_running_loop())
+    await engine.start()
+    yield engine
+    await engine.stop()
+
+
+def backend_pid() -> int:
+    """(In the engine process.) Its database connection's server process."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return int(cursor.fetchone()[0])
+
+
+def terminate_backend(pid: int) -> None:
+    import psycopg
+
+    with psycopg.connect(postgresql_url().replace("postgres://", "postgresql://"), autocommit=True) as db:
+        db.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
+async def test_an_engine_process_checks_its_connection_only_once_it_was_idle(postgresql_engine):
+    """As the engine threads (engine.threads): a connection used a moment ago is not
+    checked first (a round trip saved per call, or per group); one cut then fails a call,
+    and the next has a new connection. One idle for a while is checked: no call fails."""
+    first = await postgresql_engine.call(backend_pid)
+    await asyncio.to_thread(terminate_backend, first)
+    with pytest.raises(Exception, match=r"(?i)terminat|closed|connection"):
+        await postgresql_engine.call(backend_pid)
+    second = await postgresql_engine.call(backend_pid)
+    assert second != first
+    await asyncio.to_thread(terminate_backend, second)
+    await asyncio.sleep(1.2)  # engine.threads.HEALTH_CHECK_AFTER: 1 s
+    assert await postgresql_engine.call(backend_pid) not in (first, second)
+
+
 def test_an_engine_error_crosses_processes_whole():
     import pickle
 

@@ -359,17 +359,15 @@ def serve_calls(sock: socket.socket) -> None:
 
 
 def run_alone(call: tuple[Any, ...], answers: Answers) -> None:
-    from django.db import close_old_connections
+    from ccphost.engine.threads import engine_call_connection
 
     _, call_id, func, args, kwargs = call
-    close_old_connections()
     answers.hold()
-    try:
-        answer = answer_frame(call_id, func(*args, **kwargs))
-    except Exception as error:
-        answer = error_frame(call_id, error)
-    finally:
-        close_old_connections()
+    with engine_call_connection():
+        try:
+            answer = answer_frame(call_id, func(*args, **kwargs))
+        except Exception as error:
+            answer = error_frame(call_id, error)
     answers.release([answer])
 
 
@@ -390,9 +388,10 @@ def run_group(group: list[tuple[Any, ...]], answers: Answers) -> bool:
     pushes dropped, and False returned: each call then runs alone, as if never grouped.
     A commit hook that fails once the group committed is logged, and the calls answered
     (alone, a call would have raised it: its work stands either way)."""
-    from django.db import close_old_connections, transaction
+    from django.db import transaction
 
     from ccphost.engine.core import engine_group, transaction_lost
+    from ccphost.engine.threads import engine_call_connection
 
     committed = False
 
@@ -401,10 +400,9 @@ def run_group(group: list[tuple[Any, ...]], answers: Answers) -> bool:
         committed = True
 
     answered = []
-    close_old_connections()
     answers.hold()
     try:
-        with transaction.atomic(), engine_group():
+        with engine_call_connection(), transaction.atomic(), engine_group():
             transaction.on_commit(mark_committed)  # the first to run once it committed
             for _, call_id, func, args, kwargs in group:
                 try:
@@ -420,8 +418,6 @@ def run_group(group: list[tuple[Any, ...]], answers: Answers) -> bool:
             answers.drop()
             return False
         logger.exception("After the engine process committed %s calls together", len(group))
-    finally:
-        close_old_connections()
     answers.release(answered)
     return True
 

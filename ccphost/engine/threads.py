@@ -8,17 +8,19 @@ each with its own database connection. SQLite takes one writer at a time: one th
 
 Calls from one CCP socket stay in order: its consumer awaits each before the next frame.
 
-On these threads a connection's health check (Django's ``SELECT 1`` before a connection's
-first query of each call, with ``conn_health_checks``) runs only after the connection has
-been idle for HEALTH_CHECK_AFTER seconds: under load it was one round trip in ten and 8%
-of the engine threads' samples (py-spy), for connections that had just answered. A
-connection cut while busy fails one call; Django then closes it and the next call opens a
-new one."""
+On these threads, and on an engine process's (engine.process: engine_call_connection), a
+connection's health check (Django's ``SELECT 1`` before a connection's first query of each
+call, with ``conn_health_checks``) runs only after the connection has been idle for
+HEALTH_CHECK_AFTER seconds: under load it was one round trip in ten and 8% of the engine
+threads' samples (py-spy), for connections that had just answered. A connection cut while
+busy fails one call (in an engine process, one group, whose calls then run alone); Django
+then closes it and the next call opens a new one."""
 
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
@@ -36,18 +38,27 @@ _pool_size = 0
 _local = threading.local()
 
 
+@contextmanager
+def engine_call_connection() -> Iterator[None]:
+    """This thread's database connection around one engine call (or an engine process's
+    group of calls): an old or broken one closed before and after, as Django does around a
+    request, and its health checked only if it was idle for HEALTH_CHECK_AFTER seconds."""
+    close_old_connections()
+    last_used = getattr(_local, "last_used", None)
+    fresh = last_used is not None and time.monotonic() - last_used < HEALTH_CHECK_AFTER
+    if connection.connection is not None and fresh:
+        connection.health_check_done = True  # type: ignore[attr-defined]  # Django 4.1+ has it, its stubs not
+    try:
+        yield
+    finally:
+        close_old_connections()
+        _local.last_used = time.monotonic()
+
+
 class EngineSyncToAsync(DatabaseSyncToAsync):
     def thread_handler(self, loop: Any, *args: Any, **kwargs: Any) -> Any:
-        close_old_connections()
-        last_used = getattr(_local, "last_used", None)
-        fresh = last_used is not None and time.monotonic() - last_used < HEALTH_CHECK_AFTER
-        if connection.connection is not None and fresh:
-            connection.health_check_done = True  # type: ignore[attr-defined]  # Django 4.1+ has it, its stubs not
-        try:
+        with engine_call_connection():
             return SyncToAsync.thread_handler(self, loop, *args, **kwargs)
-        finally:
-            close_old_connections()
-            _local.last_used = time.monotonic()
 
 
 def engine_threads() -> int:
