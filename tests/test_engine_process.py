@@ -159,19 +159,25 @@ def children_running(module: str, parent: int) -> list[int]:
     return found
 
 
-@pytest.fixture
-async def engine(tmp_path, monkeypatch, settings):
-    # This side: the embedded layer, the one an engine process serves, in both test passes
-    # (with Redis, a receiver gets a message some time after the layer took it).
+async def started_engine(database_url: str, tmp_path: Path, monkeypatch: Any, settings: Any) -> EngineProcess:
+    """An engine process on this database. This side: the embedded layer, the one an engine
+    process serves, in both test passes (with Redis, a receiver gets a message some time
+    after the layer took it). The child reads this process's environment: nothing of the
+    developer's var/ directory, no webhook worker, no Redis."""
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "ccphost.layers.SweepLimitedInMemoryChannelLayer"}}
-    # The child reads this process's environment: nothing of the developer's var/ directory,
-    # no webhook worker, and a database of its own (SQLite) in both test passes.
     monkeypatch.setenv("CCPHOST_VAR_DIR", str(tmp_path))
     monkeypatch.setenv("CCPHOST_BACKGROUND_DELIVERY", "0")
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'engine.sqlite3'}")
+    monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.delenv("REDIS_URL", raising=False)
     engine = EngineProcess(asyncio.get_running_loop())
     await engine.start()
+    return engine
+
+
+@pytest.fixture
+async def engine(tmp_path, monkeypatch, settings):
+    """An engine process with a database of its own (SQLite), in both test passes."""
+    engine = await started_engine(f"sqlite:///{tmp_path / 'engine.sqlite3'}", tmp_path, monkeypatch, settings)
     yield engine
     await engine.stop()
 
@@ -188,14 +194,7 @@ def postgresql_url() -> str:
 @pytest.fixture
 async def postgresql_engine(tmp_path, monkeypatch, settings):
     """An engine process on PostgreSQL, as a scale-out worker's."""
-    url = postgresql_url()
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "ccphost.layers.SweepLimitedInMemoryChannelLayer"}}
-    monkeypatch.setenv("CCPHOST_VAR_DIR", str(tmp_path))
-    monkeypatch.setenv("CCPHOST_BACKGROUND_DELIVERY", "0")
-    monkeypatch.setenv("DATABASE_URL", url)
-    monkeypatch.delenv("REDIS_URL", raising=False)
-    engine = EngineProcess(asyncio.get_running_loop())
-    await engine.start()
+    engine = await started_engine(postgresql_url(), tmp_path, monkeypatch, settings)
     yield engine
     await engine.stop()
 
