@@ -1,13 +1,14 @@
-"""The engine's calls of an embedded server, run in a process of their own.
+"""The engine's calls of a serving process, run in a process of their own.
 
 An embedded ccphost (SQLite, the in-process channel layer) is one process, and one GIL: its
 event loop (the sockets) and the engine's thread (the changes) took turns on one core while
 the other core idled, and each turn was a hand-over of the GIL at every SQLite call, which
 nearly doubled what a change cost (docs/performance.md). With ``CCPHOST_ENGINE_PROCESS`` on
-(``auto``, the default, for an embedded server), the serving process starts a child process,
-the engine process, when its server starts it (the ASGI lifespan startup), and the calls its
-consumers make through ``engine.threads.engine_sync_to_async`` run there, in the order they
-came, as on the engine's one thread before.
+(``auto``, the default, for an embedded server and for each scale-out worker on
+PostgreSQL), the serving process starts a child process, the engine process, when its
+server starts it (the ASGI lifespan startup), and the calls its consumers make through
+``engine.threads.engine_sync_to_async`` run there, in the order they came, as on the
+engine's one thread before.
 
 - **Calls and answers** go over a socket pair, each a length-prefixed pickle: the function
   (by its module and name), its arguments, then its value or its exception. Both ends are
