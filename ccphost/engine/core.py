@@ -357,7 +357,7 @@ def traces() -> tuple[int, int, bool] | None:
         return None
     if db.vendor == "sqlite":
         return db.connection.total_changes, len(db.run_on_commit), db.connection.in_transaction
-    if db.vendor == "postgresql" and in_postgresql_group():
+    if in_postgresql_group():
         return _grouped.writes, len(db.run_on_commit), not failed_on_postgresql(db)
     return None
 
@@ -531,8 +531,7 @@ def write_deferred_events(deferred: list[tuple[InstanceSettings, list[EngineEven
     by_instance: dict[int, tuple[InstanceSettings, list[EngineEvent]]] = {}
     for settings, events in deferred:
         if events:
-            _, so_far = by_instance.get(settings.instance_id, (settings, []))
-            by_instance[settings.instance_id] = (settings, so_far + events)
+            by_instance.setdefault(settings.instance_id, (settings, []))[1].extend(events)
     last = len(by_instance) - 1
     outermost = len(connection.atomic_blocks) == 1
     for n, instance_pk in enumerate(sorted(by_instance)):
